@@ -1,0 +1,19 @@
+"""Lambda entry point for the admin and reporting API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from license_usage.api.resolver import build_resolver
+from license_usage.api.routers import api_keys, health
+
+logger = Logger()
+app = build_resolver(health.router, api_keys.router)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,1 @@
+"""One Powertools router per area of the API (SPEC §5)."""

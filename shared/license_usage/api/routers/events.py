@@ -1,0 +1,107 @@
+"""``POST /v1/events``: product backends send usage events with their organization's API key."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import ValidationError
+
+from license_usage.api.caller import current_principal
+from license_usage.api.errors import field_errors
+from license_usage.api.models.events import EventBatch, EventIn, IngestResult, RejectedEvent
+from license_usage.domain import access
+from license_usage.domain.errors import InvalidRequest, MalformedBody, PayloadTooLarge
+from license_usage.domain.events import MAX_BODY_BYTES, UsageEvent, timestamp_problem
+from license_usage.domain.timestamps import utc_now
+from license_usage.usecases.record_events import record_events
+
+router = Router()
+
+
+def _raw_body(router_: Router) -> bytes:
+    event = router_.current_event
+    body = event.body or ""
+    return base64.b64decode(body) if event.is_base64_encoded else body.encode()
+
+
+def _parse_batch(raw: bytes) -> list[Any]:
+    """SPEC §4's order of refusals: too large (413), not JSON (400), not the batch's shape (422)."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The body is {len(raw)} bytes; at most {MAX_BODY_BYTES} are accepted.")
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        raise MalformedBody("The body is not valid JSON.") from None
+    try:
+        return EventBatch.model_validate(document).events
+    except ValidationError as error:
+        raise InvalidRequest(
+            'The body must be {"events": [...]} with 1 to 1000 events.',
+            field_errors(error.errors()),
+        ) from None
+
+
+def _quantity(event: EventIn) -> int | None:
+    """SPEC §3: ai.suggest_goal counts ``quantity`` suggestions, 1 when not given."""
+    if event.quantity is None and event.type == "ai.suggest_goal":
+        return 1
+    return event.quantity
+
+
+# Validation is done here rather than by Powertools, so that a body over 1 MB is refused
+# before it is parsed and one bad event rejects only itself.
+@router.post("/v1/events", summary="Send usage events", enable_validation=False)
+def post_events() -> dict[str, Any]:
+    principal = current_principal(router)
+    access.require(principal, access.INGEST)
+    assert principal.org_id is not None  # an ingest key always belongs to an organization
+    raw_events = _parse_batch(_raw_body(router))
+    now = utc_now()
+    accepted: list[UsageEvent] = []
+    rejected: list[RejectedEvent] = []
+    for index, raw in enumerate(raw_events):
+        raw_id = raw.get("id") if isinstance(raw, dict) else None
+        event_id = raw_id if isinstance(raw_id, str) else None
+        if not isinstance(raw, dict):
+            rejected.append(
+                RejectedEvent(index=index, id=None, errors=[{"field": "", "message": "must be a JSON object"}])
+            )
+            continue
+        try:
+            event = EventIn.model_validate(raw)
+        except ValidationError as error:
+            rejected.append(RejectedEvent(index=index, id=event_id, errors=field_errors(error.errors())))
+            continue
+        problem = timestamp_problem(event.timestamp, now)
+        if problem is not None:
+            rejected.append(
+                RejectedEvent(index=index, id=event_id, errors=[{"field": "timestamp", "message": problem}])
+            )
+            continue
+        accepted.append(
+            UsageEvent(
+                org_id=principal.org_id,
+                id=event.id,
+                type=event.type,
+                timestamp=event.timestamp,
+                received_at=now,
+                user_id=event.user_id,
+                product=event.product,
+                roles=tuple(event.roles) if event.roles is not None else None,
+                goal_id=event.goal_id,
+                quantity=_quantity(event),
+                feature=event.feature,
+                ip=event.ip,
+                group=event.group,
+                properties=event.properties,
+            )
+        )
+    recorded = record_events(accepted) if accepted else None
+    return IngestResult(
+        accepted=recorded.accepted if recorded else 0,
+        duplicates=recorded.duplicates if recorded else 0,
+        rejected=rejected,
+    ).model_dump()

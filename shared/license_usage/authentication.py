@@ -1,0 +1,74 @@
+"""Who is calling (SPEC §1): an organization's API key, or a bearer JWT (RS256, checked against
+the JWKS of the Cognito user pool; locally, of the key pair the local stack generated)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import datetime
+from functools import cache
+
+import jwt
+
+from license_usage.domain.access import Principal, Role
+from license_usage.domain.api_keys import hash_api_key
+from license_usage.domain.errors import Forbidden, Unauthenticated
+from license_usage.store.api_keys import authenticate_api_key
+
+TOKEN_ROLES = frozenset({Role.VENDOR_ADMIN, Role.ORG_ADMIN, Role.REPORTER})
+
+
+@cache
+def _jwks_client() -> jwt.PyJWKClient:
+    # Keys are cached across warm invocations; an unknown kid makes PyJWT fetch the set again.
+    return jwt.PyJWKClient(os.environ["JWKS_URL"], cache_keys=True, lifespan=3600)
+
+
+def _claim(claims: Mapping[str, object], name: str) -> str | None:
+    """Cognito ID tokens carry custom attributes as ``custom:<name>``."""
+    value = claims.get(name, claims.get(f"custom:{name}"))
+    return str(value) if value else None
+
+
+def principal_from_token(token: str) -> Principal:
+    try:
+        signing_key = _jwks_client().get_signing_key_from_jwt(token)
+        audience = os.environ.get("JWT_AUDIENCE") or None
+        claims = jwt.decode(
+            token,
+            signing_key.key,
+            algorithms=["RS256"],
+            issuer=os.environ["JWT_ISSUER"],
+            audience=audience,
+            options={"require": ["exp", "iat", "sub"], "verify_aud": audience is not None},
+        )
+    except jwt.PyJWTError as error:
+        raise Unauthenticated(f"The bearer token is not valid: {error}.") from None
+    try:
+        role = Role(_claim(claims, "role") or "")
+    except ValueError:
+        raise Forbidden("The token carries no role this API knows.") from None
+    org_id = _claim(claims, "org_id")
+    if role not in TOKEN_ROLES or (role is not Role.VENDOR_ADMIN and org_id is None):
+        raise Forbidden("The token's role is not allowed here, or it names no organization.")
+    vendor_wide = role is Role.VENDOR_ADMIN
+    return Principal(role=role, org_id=None if vendor_wide else org_id, subject=str(claims["sub"]))
+
+
+def principal_from_api_key(secret: str, now: datetime) -> Principal:
+    owner = authenticate_api_key(hash_api_key(secret), now)
+    if owner is None:
+        raise Unauthenticated("The API key is unknown or revoked.")
+    return Principal(role=Role.INGEST_KEY, org_id=owner.org_id, subject=owner.key_id)
+
+
+def authenticate(headers: Mapping[str, str], now: datetime) -> Principal:
+    """The caller named by the request's headers (names compared without case)."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    api_key = lowered.get("x-api-key", "").strip()
+    if api_key:
+        return principal_from_api_key(api_key, now)
+    scheme, _, token = lowered.get("authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return principal_from_token(token.strip())
+    raise Unauthenticated("Send x-api-key or Authorization: Bearer <JWT>.")

@@ -1,0 +1,1 @@
+"""The product's rules: pure Python, no AWS, no HTTP."""

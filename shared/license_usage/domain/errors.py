@@ -1,0 +1,50 @@
+"""Errors the domain raises; ``api.errors`` maps each to an HTTP status and the spec's error body."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error a caller should see; ``code`` is the stable machine-readable name."""
+
+    code = "error"
+
+    def __init__(self, message: str, details: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class Unauthenticated(DomainError):
+    """No credentials, or credentials that are not valid (SPEC §1: 401)."""
+
+    code = "unauthorized"
+
+
+class Forbidden(DomainError):
+    """Valid credentials that may not do this: wrong role or another organization (SPEC §1: 403)."""
+
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class InvalidRequest(DomainError):
+    """A request whose content breaks a rule (422)."""
+
+    code = "invalid_request"
+
+
+class MalformedBody(DomainError):
+    """A body that is not JSON (400)."""
+
+    code = "malformed_json"
+
+
+class PayloadTooLarge(DomainError):
+    code = "payload_too_large"

@@ -1,0 +1,121 @@
+"""Usage events (SPEC §4): their types, the rules every event obeys, and what they mean for a
+user's status (SPEC §6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from license_usage.domain.timestamps import format_utc, utc_day
+
+USER_LIFECYCLE_TYPES = frozenset(
+    {
+        "user.login",
+        "user.invited",
+        "user.created",
+        "user.activated",
+        "user.deactivated",
+        "user.reactivated",
+        "user.deleted",
+        "user.roles_changed",
+    }
+)
+AI_ACTION_TYPES = frozenset({"ai.quality_check", "ai.suggest_alignment", "ai.suggest_goal"})
+EVENT_TYPES = USER_LIFECYCLE_TYPES | AI_ACTION_TYPES | {"feature.used", "license.refresh"}
+
+# SPEC §4: types that name a user, and the AI actions that name a goal.
+TYPES_NEEDING_USER = frozenset(t for t in EVENT_TYPES if t.startswith("user.")) | {"license.refresh"}
+TYPES_NEEDING_GOAL = frozenset({"ai.quality_check", "ai.suggest_alignment"})
+TYPES_WITH_ROLES = frozenset({"user.created", "user.roles_changed"})
+
+MAX_EVENTS_PER_BATCH = 1000
+MAX_BODY_BYTES = 1024 * 1024
+MAX_PROPERTIES_BYTES = 4 * 1024
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+MAX_EVENT_AGE = timedelta(days=400)
+# Raw events are kept past the latest possible late arrival, so a late event's whole day can
+# always be recomputed exactly; after that only the rollups remain.
+RAW_EVENT_RETENTION = MAX_EVENT_AGE + timedelta(days=25)
+
+# SPEC §6: a user's status follows their lifecycle events.
+STATUS_AFTER_EVENT = {
+    "user.invited": "invited",
+    "user.created": "active",
+    "user.activated": "active",
+    "user.reactivated": "active",
+    "user.deactivated": "deactivated",
+    "user.deleted": "deleted",
+}
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    """One accepted event, its timestamp converted to UTC."""
+
+    org_id: str
+    id: str
+    type: str
+    timestamp: datetime
+    received_at: datetime
+    user_id: str | None = None
+    product: str | None = None
+    roles: tuple[str, ...] | None = None
+    goal_id: str | None = None
+    quantity: int | None = None
+    feature: str | None = None
+    ip: str | None = None
+    group: str | None = None
+    properties: dict[str, Any] | None = field(default=None, hash=False)
+
+    @property
+    def order_key(self) -> str:
+        """Orders events by instant, then id: late and out-of-order arrivals settle the same way."""
+        return f"{format_utc(self.timestamp)}#{self.id}"
+
+    @property
+    def day(self) -> str:
+        return utc_day(self.timestamp).isoformat()
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.timestamp + RAW_EVENT_RETENTION
+
+
+def timestamp_problem(timestamp: datetime, now: datetime) -> str | None:
+    """SPEC §4: not more than 5 minutes in the future, not older than 400 days."""
+    if timestamp > now + MAX_FUTURE_SKEW:
+        return "is more than 5 minutes in the future"
+    if timestamp < now - MAX_EVENT_AGE:
+        return "is older than 400 days"
+    return None
+
+
+@dataclass(frozen=True)
+class DirectoryChange:
+    """What one lifecycle event says about its user (None: says nothing about that aspect)."""
+
+    user_id: str
+    order_key: str
+    status: str | None
+    roles: tuple[str, ...] | None
+    group: str | None
+
+
+def directory_change(event: UsageEvent) -> DirectoryChange | None:
+    """The users-directory change a lifecycle event makes (SPEC §6); logins and other events
+    make none. Each aspect keeps the value of the latest event by (timestamp, id), so events
+    arriving late or out of order settle the same way as events arriving in order."""
+    if event.user_id is None or event.type == "user.login" or event.type not in USER_LIFECYCLE_TYPES:
+        return None
+    roles = event.roles if event.type in TYPES_WITH_ROLES else None
+    change = DirectoryChange(
+        user_id=event.user_id,
+        order_key=event.order_key,
+        status=STATUS_AFTER_EVENT.get(event.type),
+        roles=roles,
+        group=event.group,
+    )
+    if change.status is None and change.roles is None and change.group is None:
+        return None
+    return change

@@ -1,0 +1,35 @@
+"""The registry of organizations: one exists once it has an API key or a plan (SPEC §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from pynamodb.attributes import UnicodeAttribute
+
+from license_usage.domain.timestamps import format_utc
+from license_usage.store.tables import LicensingItem
+
+ORGS_PARTITION = "ORGS"
+
+
+class OrgRecord(LicensingItem):
+    """pk = ``ORGS``, sk = ``ORG#<org_id>``."""
+
+    org_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+def org_registration(org_id: str, at: datetime) -> tuple[OrgRecord, list[object]]:
+    """The record and update actions that register an organization if it is new (for a TransactWrite)."""
+    record = OrgRecord(ORGS_PARTITION, f"ORG#{org_id}")
+    actions: list[object] = [
+        OrgRecord.org_id.set(org_id),
+        OrgRecord.created_at.set(OrgRecord.created_at | format_utc(at)),
+    ]
+    return record, actions
+
+
+def all_org_ids() -> Iterator[str]:
+    for record in OrgRecord.query(ORGS_PARTITION):
+        yield record.org_id

@@ -1,0 +1,85 @@
+"""The two DynamoDB tables of template.yaml, as pynamodb models.
+
+``EventsTable`` holds raw usage events; ``LicensingTable`` holds everything the service decides
+(API keys, users, audit, and later plans and consumption), one item kind per key prefix.
+Table names come from the Lambda environment; botocore takes the endpoint from
+``AWS_ENDPOINT_URL_DYNAMODB`` when one is set (the local stack), so no code here knows it is local.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.connection import Connection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+_REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+# Ingest writes a batch's events from several threads at once.
+_MAX_POOL_CONNECTIONS = 32
+
+
+class EventsByDay(GlobalSecondaryIndex["EventRecord"]):
+    """One organization's events of one UTC day, in time order (rollups read these)."""
+
+    class Meta:
+        index_name = "by_day"
+        projection = AllProjection()
+
+    day = UnicodeAttribute(hash_key=True)
+    at = UnicodeAttribute(range_key=True)
+
+
+class EventRecord(Model):
+    """A raw usage event; ``pk`` = ``<org_id>#<event id>`` makes the id unique per organization."""
+
+    class Meta:
+        table_name = os.environ.get("EVENTS_TABLE", "EventsTable")
+        region = _REGION
+        max_pool_connections = _MAX_POOL_CONNECTIONS
+
+    pk = UnicodeAttribute(hash_key=True)
+    day = UnicodeAttribute()  # "<org_id>#<YYYY-MM-DD>" (UTC)
+    at = UnicodeAttribute()  # "<UTC timestamp>#<event id>"
+    org_id = UnicodeAttribute()
+    event_id = UnicodeAttribute()
+    type = UnicodeAttribute()
+    timestamp = UnicodeAttribute()
+    received_at = UnicodeAttribute()
+    user_id = UnicodeAttribute(null=True)
+    product = UnicodeAttribute(null=True)
+    roles = ListAttribute(of=UnicodeAttribute, null=True)
+    goal_id = UnicodeAttribute(null=True)
+    quantity = NumberAttribute(null=True)
+    feature = UnicodeAttribute(null=True)
+    ip = UnicodeAttribute(null=True)
+    group = UnicodeAttribute(null=True)
+    properties = JSONAttribute(null=True)
+    expires_at = TTLAttribute()
+    by_day = EventsByDay()
+
+
+class LicensingItem(Model):
+    """Base of every item kind in the licensing table (generic ``pk``/``sk``)."""
+
+    class Meta:
+        table_name = os.environ.get("LICENSING_TABLE", "LicensingTable")
+        region = _REGION
+        max_pool_connections = _MAX_POOL_CONNECTIONS
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+@cache
+def transaction_connection() -> Connection:
+    """The connection pynamodb's TransactWrite needs (changes and their audit entries commit together)."""
+    return Connection(region=_REGION, max_pool_connections=_MAX_POOL_CONNECTIONS)
