@@ -82,6 +82,20 @@ class UsageEvent:
         return self.timestamp + RAW_EVENT_RETENTION
 
 
+def missing_fields(event_type: str, present: set[str]) -> list[str]:
+    """The fields SPEC §3 and §4 require for this type of event that the event lacks."""
+    required = set()
+    if event_type in TYPES_NEEDING_USER:
+        required.add("user_id")
+    if event_type in TYPES_NEEDING_GOAL:
+        required.add("goal_id")
+    if event_type == "feature.used":
+        required.add("feature")
+    if event_type == "user.roles_changed":
+        required.add("roles")
+    return sorted(required - present)
+
+
 def timestamp_problem(timestamp: datetime, now: datetime) -> str | None:
     """SPEC §4: not more than 5 minutes in the future, not older than 400 days."""
     if timestamp > now + MAX_FUTURE_SKEW:

@@ -18,6 +18,8 @@ class RecordedEvents:
 
 def record_events(events: Sequence[UsageEvent]) -> RecordedEvents:
     """Store the events durably; only the ones stored now (not duplicates) change anything else."""
+    if not events:
+        return RecordedEvents(accepted=0, duplicates=0)
     is_new = store_events(events)
     new_events = [event for event, new in zip(events, is_new, strict=True) if new]
     for event in new_events:

@@ -7,14 +7,12 @@ from datetime import datetime
 from ipaddress import ip_address
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from license_usage.domain.events import (
     EVENT_TYPES,
     MAX_EVENTS_PER_BATCH,
     MAX_PROPERTIES_BYTES,
-    TYPES_NEEDING_GOAL,
-    TYPES_NEEDING_USER,
 )
 from license_usage.domain.timestamps import parse_rfc3339
 
@@ -75,21 +73,6 @@ class EventIn(BaseModel):
         if value is not None and len(json.dumps(value, separators=(",", ":")).encode()) > MAX_PROPERTIES_BYTES:
             raise ValueError("must be at most 4 KB as JSON")
         return value
-
-    @model_validator(mode="after")
-    def _fields_the_type_needs(self) -> EventIn:
-        missing = []
-        if self.type in TYPES_NEEDING_USER and self.user_id is None:
-            missing.append("user_id")
-        if self.type in TYPES_NEEDING_GOAL and self.goal_id is None:
-            missing.append("goal_id")
-        if self.type == "feature.used" and self.feature is None:
-            missing.append("feature")
-        if self.type == "user.roles_changed" and self.roles is None:
-            missing.append("roles")
-        if missing:
-            raise ValueError(f"{self.type} needs {', '.join(missing)}")
-        return self
 
 
 class RejectedEvent(BaseModel):

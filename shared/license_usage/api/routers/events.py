@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -14,7 +15,7 @@ from license_usage.api.errors import field_errors
 from license_usage.api.models.events import EventBatch, EventIn, IngestResult, RejectedEvent
 from license_usage.domain import access
 from license_usage.domain.errors import InvalidRequest, MalformedBody, PayloadTooLarge
-from license_usage.domain.events import MAX_BODY_BYTES, UsageEvent, timestamp_problem
+from license_usage.domain.events import MAX_BODY_BYTES, UsageEvent, missing_fields, timestamp_problem
 from license_usage.domain.timestamps import utc_now
 from license_usage.usecases.record_events import record_events
 
@@ -51,6 +52,42 @@ def _quantity(event: EventIn) -> int | None:
     return event.quantity
 
 
+def _accept_or_reject(index: int, raw: Any, org_id: str, now: datetime) -> UsageEvent | RejectedEvent:
+    """One event of the batch, checked on its own (SPEC §4)."""
+    if not isinstance(raw, dict):
+        return RejectedEvent(index=index, id=None, errors=[{"field": "", "message": "must be a JSON object"}])
+    event_id = raw["id"] if isinstance(raw.get("id"), str) else None
+    try:
+        event = EventIn.model_validate(raw)
+    except ValidationError as error:
+        return RejectedEvent(index=index, id=event_id, errors=field_errors(error.errors()))
+    present = {name for name in event.model_fields_set if getattr(event, name) is not None}
+    problems = [
+        {"field": name, "message": f"is required for {event.type}"} for name in missing_fields(event.type, present)
+    ]
+    time_problem = timestamp_problem(event.timestamp, now)
+    if time_problem is not None:
+        problems.append({"field": "timestamp", "message": time_problem})
+    if problems:
+        return RejectedEvent(index=index, id=event_id, errors=problems)
+    return UsageEvent(
+        org_id=org_id,
+        id=event.id,
+        type=event.type,
+        timestamp=event.timestamp,
+        received_at=now,
+        user_id=event.user_id,
+        product=event.product,
+        roles=tuple(event.roles) if event.roles is not None else None,
+        goal_id=event.goal_id,
+        quantity=_quantity(event),
+        feature=event.feature,
+        ip=event.ip,
+        group=event.group,
+        properties=event.properties,
+    )
+
+
 # Validation is done here rather than by Powertools, so that a body over 1 MB is refused
 # before it is parsed and one bad event rejects only itself.
 @router.post("/v1/events", summary="Send usage events", enable_validation=False)
@@ -58,50 +95,15 @@ def post_events() -> dict[str, Any]:
     principal = current_principal(router)
     access.require(principal, access.INGEST)
     assert principal.org_id is not None  # an ingest key always belongs to an organization
-    raw_events = _parse_batch(_raw_body(router))
     now = utc_now()
-    accepted: list[UsageEvent] = []
-    rejected: list[RejectedEvent] = []
-    for index, raw in enumerate(raw_events):
-        raw_id = raw.get("id") if isinstance(raw, dict) else None
-        event_id = raw_id if isinstance(raw_id, str) else None
-        if not isinstance(raw, dict):
-            rejected.append(
-                RejectedEvent(index=index, id=None, errors=[{"field": "", "message": "must be a JSON object"}])
-            )
-            continue
-        try:
-            event = EventIn.model_validate(raw)
-        except ValidationError as error:
-            rejected.append(RejectedEvent(index=index, id=event_id, errors=field_errors(error.errors())))
-            continue
-        problem = timestamp_problem(event.timestamp, now)
-        if problem is not None:
-            rejected.append(
-                RejectedEvent(index=index, id=event_id, errors=[{"field": "timestamp", "message": problem}])
-            )
-            continue
-        accepted.append(
-            UsageEvent(
-                org_id=principal.org_id,
-                id=event.id,
-                type=event.type,
-                timestamp=event.timestamp,
-                received_at=now,
-                user_id=event.user_id,
-                product=event.product,
-                roles=tuple(event.roles) if event.roles is not None else None,
-                goal_id=event.goal_id,
-                quantity=_quantity(event),
-                feature=event.feature,
-                ip=event.ip,
-                group=event.group,
-                properties=event.properties,
-            )
-        )
-    recorded = record_events(accepted) if accepted else None
+    checked = [
+        _accept_or_reject(index, raw, principal.org_id, now)
+        for index, raw in enumerate(_parse_batch(_raw_body(router)))
+    ]
+    accepted = [item for item in checked if isinstance(item, UsageEvent)]
+    recorded = record_events(accepted)
     return IngestResult(
-        accepted=recorded.accepted if recorded else 0,
-        duplicates=recorded.duplicates if recorded else 0,
-        rejected=rejected,
+        accepted=recorded.accepted,
+        duplicates=recorded.duplicates,
+        rejected=[item for item in checked if isinstance(item, RejectedEvent)],
     ).model_dump()
