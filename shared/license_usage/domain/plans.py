@@ -1,0 +1,141 @@
+"""Plans and plan months (SPEC §2): annual entitlements of one organization for one product."""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+
+from license_usage.domain.errors import Conflict, InvalidRequest
+
+
+class PlanType(StrEnum):
+    SEATS = "seats"
+    MAU = "mau"
+    MAUC = "mauc"
+
+
+class Enforcement(StrEnum):
+    SOFT = "soft"
+    HARD = "hard"
+
+
+class PlanStatus(StrEnum):
+    FUTURE = "future"
+    CURRENT = "current"
+    GRACE = "grace"
+    PAST = "past"
+
+
+class PlanOverlaps(Conflict):
+    code = "plan_overlaps"
+
+
+@dataclass(frozen=True)
+class Plan:
+    plan_id: str
+    org_id: str
+    type: PlanType
+    product: str
+    amount: int
+    start: datetime
+    end: datetime
+    overdraft: int = 0
+    enforcement: Enforcement = Enforcement.SOFT
+    grace_days: int = 0
+
+    @property
+    def hard_limit(self) -> int:
+        """Seats in use never exceed this under hard enforcement (SPEC §2)."""
+        return self.amount + self.overdraft
+
+    def covers(self, instant: datetime) -> bool:
+        return self.start <= instant < self.end
+
+    def status_at(self, now: datetime) -> PlanStatus:
+        """SPEC §2: future before start, current in [start, end), grace in [end, end + grace_days), past after."""
+        if now < self.start:
+            return PlanStatus.FUTURE
+        if now < self.end:
+            return PlanStatus.CURRENT
+        if now < self.end + timedelta(days=self.grace_days):
+            return PlanStatus.GRACE
+        return PlanStatus.PAST
+
+
+def one_year_after(start: datetime) -> datetime:
+    """The same instant a calendar year later; 29 February maps to 28 February."""
+    year = start.year + 1
+    day = min(start.day, calendar.monthrange(year, start.month)[1])
+    return start.replace(year=year, day=day)
+
+
+def check_plan_terms(start: datetime, end: datetime, amount: int, overdraft: int, grace_days: int) -> None:
+    """SPEC §2: annual plans (end after start, at most one year later), a positive amount."""
+    problems = []
+    if amount <= 0:
+        problems.append({"field": "amount", "message": "must be greater than 0"})
+    if overdraft < 0:
+        problems.append({"field": "overdraft", "message": "must be 0 or more"})
+    if grace_days < 0:
+        problems.append({"field": "grace_days", "message": "must be 0 or more"})
+    if end <= start:
+        problems.append({"field": "end", "message": "must be after start"})
+    elif end > one_year_after(start):
+        problems.append({"field": "end", "message": "may be at most one year after start"})
+    if problems:
+        raise InvalidRequest("The plan's terms are not valid.", problems)
+
+
+def check_no_overlap(new: Plan, existing: Iterable[Plan]) -> None:
+    """SPEC §2: plans of the same organization, product and type may not overlap."""
+    for plan in existing:
+        same_kind = plan.type == new.type and plan.product == new.product and plan.plan_id != new.plan_id
+        if same_kind and plan.start < new.end and new.start < plan.end:
+            raise PlanOverlaps(
+                f"The {new.type} plan for {new.product} overlaps plan {plan.plan_id} "
+                f"({plan.start.isoformat()} to {plan.end.isoformat()}).",
+            )
+
+
+@dataclass(frozen=True)
+class PlanMonth:
+    """A calendar month in UTC clipped to the plan: [starts_at, ends_at)."""
+
+    month: str  # YYYY-MM
+    starts_at: datetime
+    ends_at: datetime
+
+    @property
+    def first_day(self) -> date:
+        return self.starts_at.date()
+
+    @property
+    def last_day(self) -> date:
+        """The last UTC day the month includes (its end is exclusive)."""
+        return (self.ends_at - timedelta(microseconds=1)).date()
+
+
+def month_of(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m")
+
+
+def _next_month_start(instant: datetime) -> datetime:
+    if instant.month == 12:
+        return datetime(instant.year + 1, 1, 1, tzinfo=UTC)
+    return datetime(instant.year, instant.month + 1, 1, tzinfo=UTC)
+
+
+def plan_months(start: datetime, end: datetime) -> list[PlanMonth]:
+    """SPEC §2: calendar months in UTC, clipped to [start, end). A plan from 2025-03-15 to
+    2026-03-15 has 13: 2025-03 (15th to 31st) … 2026-03 (1st to 14th)."""
+    months = []
+    cursor = start.astimezone(UTC)
+    end = end.astimezone(UTC)
+    while cursor < end:
+        boundary = min(_next_month_start(cursor), end)
+        months.append(PlanMonth(month=month_of(cursor), starts_at=cursor, ends_at=boundary))
+        cursor = boundary
+    return months
