@@ -8,10 +8,12 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from license_usage.api.resolver import build_resolver
-from license_usage.api.routers import api_keys, health
+from license_usage.api.routers import api_keys, audit, health, overdrafts, plans, seats, usage
 
 logger = Logger()
-app = build_resolver(health.router, api_keys.router)
+app = build_resolver(
+    health.router, api_keys.router, plans.router, usage.router, seats.router, audit.router, overdrafts.router
+)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

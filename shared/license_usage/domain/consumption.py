@@ -39,6 +39,8 @@ class PlanCounters:
     seats_in_use: int = 0
     months: Mapping[str, MonthCounts] = field(default_factory=dict)
     days: Mapping[str, DayCounts] = field(default_factory=dict)  # YYYY-MM-DD, the trailing window
+    flagged_over_amount: bool = False  # whether the plan is listed as an overdraft now
+    inactive_assignments: int = 0  # seats held without a login in 30 days, as of the last daily rollup
 
 
 @dataclass(frozen=True)

@@ -139,3 +139,17 @@ def plan_months(start: datetime, end: datetime) -> list[PlanMonth]:
         months.append(PlanMonth(month=month_of(cursor), starts_at=cursor, ends_at=boundary))
         cursor = boundary
     return months
+
+
+class ProductAmbiguous(InvalidRequest):
+    code = "product_required"
+
+
+def implied_product(plans: Iterable[Plan], at: datetime) -> str | None:
+    """SPEC §4: ``product`` may be omitted when the organization has one current plan; then it
+    is that plan's product. With no current plan the event is activity only (None); with plans
+    for several products the event must name one."""
+    products = sorted({plan.product for plan in plans if plan.covers(at)})
+    if len(products) > 1:
+        raise ProductAmbiguous(f"product is required: the organization has current plans for {', '.join(products)}")
+    return products[0] if products else None

@@ -17,7 +17,7 @@ _WRITE_THREADS = 16
 
 
 @cache
-def _writer_pool() -> ThreadPoolExecutor:
+def writer_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=_WRITE_THREADS, thread_name_prefix="event-writer")
 
 
@@ -75,7 +75,7 @@ def store_events(events: Sequence[UsageEvent]) -> list[bool]:
         first_index.setdefault(record.pk, index)
     stored_before = _already_stored(first_index)
     to_write = [records[i] for key, i in first_index.items() if key not in stored_before]
-    written = dict(zip((r.pk for r in to_write), _writer_pool().map(_put_if_absent, to_write), strict=True))
+    written = dict(zip((r.pk for r in to_write), writer_pool().map(_put_if_absent, to_write), strict=True))
     return [first_index[r.pk] == i and written.get(r.pk, False) for i, r in enumerate(records)]
 
 

@@ -59,3 +59,9 @@ def get_user(org_id: str, user_id: str) -> UserRecord | None:
         return UserRecord.get(*user_key(org_id, user_id), consistent_read=True)
     except UserRecord.DoesNotExist:
         return None
+
+
+def users_by_id(org_id: str, user_ids: list[str]) -> dict[str, UserRecord]:
+    if not user_ids:
+        return {}
+    return {record.user_id: record for record in UserRecord.batch_get([user_key(org_id, u) for u in set(user_ids)])}

@@ -3,27 +3,59 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
+from license_usage.domain.errors import DomainError
 from license_usage.domain.events import UsageEvent, directory_change
+from license_usage.domain.plans import implied_product
+from license_usage.domain.seats import RELEASING_EVENT_TYPES
 from license_usage.store.events import store_events
+from license_usage.store.plans import plans_of_org
 from license_usage.store.users import apply_directory_change
+from license_usage.usecases.consumption import apply_consumption
+
+TYPES_THAT_CONSUME = RELEASING_EVENT_TYPES | {"user.login"}
+
+
+@dataclass(frozen=True)
+class RefusedEvent:
+    index: int
+    event_id: str
+    field: str
+    message: str
 
 
 @dataclass(frozen=True)
 class RecordedEvents:
     accepted: int
     duplicates: int
+    refused: list[RefusedEvent]
 
 
-def record_events(events: Sequence[UsageEvent]) -> RecordedEvents:
-    """Store the events durably; only the ones stored now (not duplicates) change anything else."""
-    if not events:
-        return RecordedEvents(accepted=0, duplicates=0)
-    is_new = store_events(events)
-    new_events = [event for event, new in zip(events, is_new, strict=True) if new]
+def record_events(org_id: str, events: Sequence[tuple[int, UsageEvent]], now: datetime) -> RecordedEvents:
+    """Store the events durably; only the ones stored now (not duplicates) change anything else.
+
+    ``events`` pairs each valid event with its index in the request, for the refusals a rule
+    that needs the organization's plans can still make (an omitted, ambiguous product)."""
+    needs_plans = any(event.type in TYPES_THAT_CONSUME for _, event in events)
+    plans = plans_of_org(org_id) if needs_plans else []
+    kept: list[UsageEvent] = []
+    refused: list[RefusedEvent] = []
+    for index, event in events:
+        if event.type == "user.login" and event.product is None:
+            try:
+                event = replace(event, product=implied_product(plans, event.timestamp))
+            except DomainError as error:
+                refused.append(RefusedEvent(index, event.id, "product", error.message))
+                continue
+        kept.append(event)
+    is_new = store_events(kept) if kept else []
+    new_events = [event for event, new in zip(kept, is_new, strict=True) if new]
     for event in new_events:
         change = directory_change(event)
         if change is not None:
             apply_directory_change(event.org_id, change)
-    return RecordedEvents(accepted=len(new_events), duplicates=len(events) - len(new_events))
+    if plans:
+        apply_consumption(new_events, plans, now)
+    return RecordedEvents(accepted=len(new_events), duplicates=len(kept) - len(new_events), refused=refused)

@@ -100,10 +100,14 @@ def post_events() -> dict[str, Any]:
         _accept_or_reject(index, raw, principal.org_id, now)
         for index, raw in enumerate(_parse_batch(_raw_body(router)))
     ]
-    accepted = [item for item in checked if isinstance(item, UsageEvent)]
-    recorded = record_events(accepted)
+    valid = [(index, item) for index, item in enumerate(checked) if isinstance(item, UsageEvent)]
+    recorded = record_events(principal.org_id, valid, now)
+    rejected = [item for item in checked if isinstance(item, RejectedEvent)] + [
+        RejectedEvent(index=r.index, id=r.event_id, errors=[{"field": r.field, "message": r.message}])
+        for r in recorded.refused
+    ]
     return IngestResult(
         accepted=recorded.accepted,
         duplicates=recorded.duplicates,
-        rejected=[item for item in checked if isinstance(item, RejectedEvent)],
+        rejected=sorted(rejected, key=lambda item: item.index),
     ).model_dump()

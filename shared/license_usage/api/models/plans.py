@@ -1,0 +1,147 @@
+"""Plans, usage, per-user consumption, overdrafts and the audit trail (SPEC §5)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+
+from license_usage.domain.plans import Enforcement, PlanType
+from license_usage.domain.timestamps import parse_rfc3339
+
+
+def _instant(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 string")
+    return parse_rfc3339(value)
+
+
+class PlanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: PlanType
+    product: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    amount: StrictInt
+    start: datetime
+    end: datetime | None = None
+    overdraft: StrictInt = 0
+    enforcement: Enforcement = Enforcement.SOFT
+    grace_days: StrictInt = Field(default=0, le=365)
+
+    _start = field_validator("start", mode="before")(_instant)
+
+    @field_validator("end", mode="before")
+    @classmethod
+    def _end(cls, value: object) -> datetime | None:
+        return None if value is None else _instant(value)
+
+
+class RenewalIn(BaseModel):
+    """Optional changes for the next term; everything else carries over."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: StrictInt | None = None
+    overdraft: StrictInt | None = None
+    enforcement: Enforcement | None = None
+    grace_days: StrictInt | None = Field(default=None, le=365)
+
+
+class PlanOut(BaseModel):
+    plan_id: str
+    org_id: str
+    type: PlanType
+    product: str
+    amount: int
+    start: str
+    end: str
+    overdraft: int
+    enforcement: Enforcement
+    grace_days: int
+    status: str
+
+
+class PlanList(BaseModel):
+    items: list[PlanOut]
+    next_cursor: str | None = None
+
+
+class UsageOut(BaseModel):
+    plan_id: str
+    type: PlanType
+    product: str
+    status: str
+    amount: int
+    consumed: int
+    available: int
+    utilization_pct: float
+    overage: int
+    forecast_exhausted_on: date | None
+    months: list[dict[str, Any]]
+    data_as_of: str
+    freshness: str
+    hard_limit: int | None = None
+    inactive_assignments: int | None = None
+
+
+class PlanUserOut(BaseModel):
+    user_id: str
+    status: str | None
+    roles: list[str]
+    group: str | None
+    first_login: str | None
+    last_login: str | None
+    months: dict[str, int]
+
+
+class PlanUserList(BaseModel):
+    items: list[PlanUserOut]
+    next_cursor: str | None
+
+
+class SeatClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class SeatGrant(BaseModel):
+    granted: bool
+    overdraft: bool
+
+
+class SeatRelease(BaseModel):
+    released: bool
+
+
+class OverdraftOut(BaseModel):
+    org_id: str
+    plan_id: str
+    type: PlanType
+    product: str
+    amount: int
+    consumed: int
+    overage: int
+    utilization_pct: float
+
+
+class OverdraftList(BaseModel):
+    items: list[OverdraftOut]
+    next_cursor: str | None = None
+
+
+class AuditEntryOut(BaseModel):
+    id: str
+    at: str
+    actor: str
+    actor_role: str
+    action: str
+    target: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class AuditList(BaseModel):
+    items: list[AuditEntryOut]
+    next_cursor: str | None

@@ -1,0 +1,35 @@
+"""``GET /v1/orgs/{org_id}/audit``: every change made through the API, newest first."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from license_usage.api.caller import current_principal
+from license_usage.api.models.common import DEFAULT_PAGE_SIZE, Cursor, OrgId, PageSize
+from license_usage.api.models.plans import AuditEntryOut, AuditList
+from license_usage.domain import access
+from license_usage.store.audit import list_audit
+
+router = Router()
+
+
+@router.get("/v1/orgs/<org_id>/audit", summary="The audit trail, newest first")
+def get_audit(org_id: OrgId, limit: PageSize = DEFAULT_PAGE_SIZE, cursor: Cursor = None) -> AuditList:
+    access.require(current_principal(router), access.ORG_ADMINS, org_id)
+    page = list_audit(org_id, limit, cursor)
+    return AuditList(
+        items=[
+            AuditEntryOut(
+                id=entry.entry_id,
+                at=entry.at[:19] + "Z",
+                actor=entry.actor,
+                actor_role=entry.actor_role,
+                action=entry.action,
+                target=entry.target,
+                before=entry.before,
+                after=entry.after,
+            )
+            for entry in page.items
+        ],
+        next_cursor=page.next_cursor,
+    )

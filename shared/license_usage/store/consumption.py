@@ -1,0 +1,291 @@
+"""What each user consumed of a plan, and the writes that count it.
+
+Every counting write is one transaction: the user's item (with a condition that makes the
+write happen once) together with the plan's counters, so counts never drift from the users
+they count. A hard seat limit is a condition on the counter, so concurrent claims cannot
+over-allocate."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pynamodb.attributes import JSONAttribute, UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.transactions import TransactWrite
+
+from license_usage.domain.events import RAW_EVENT_RETENTION
+from license_usage.domain.plans import Enforcement, Plan, PlanType
+from license_usage.domain.seats import SeatOutcome, SeatState
+from license_usage.domain.timestamps import format_utc, utc_day
+from license_usage.store.events import event_key
+from license_usage.store.pages import Page, decode_cursor, encode_cursor
+from license_usage.store.plans import (
+    PlanCounterRecord,
+    PlanDayRecord,
+    PlanMonthRecord,
+    counter_key,
+    day_key,
+    month_key,
+    plan_partition,
+)
+from license_usage.store.tables import EventRecord, LicensingItem, transaction_connection
+
+
+class PlanUserRecord(LicensingItem):
+    """pk = ``PLAN#<plan_id>``, sk = ``USER#<user_id>``."""
+
+    user_id = UnicodeAttribute()
+    months = UnicodeSetAttribute(null=True)  # plan months with a login (mau, mauc)
+    first_login = UnicodeAttribute(null=True)
+    last_login = UnicodeAttribute(null=True)
+    seat = UnicodeAttribute(null=True)  # "held" or "released"
+    seat_changed_by = UnicodeAttribute(null=True)
+    seat_periods = JSONAttribute(null=True)
+
+
+@dataclass
+class PlanUser:
+    """What the store knows of one user in one plan (a user never seen is all empty)."""
+
+    plan_id: str
+    user_id: str
+    months: set[str]
+    first_login: str | None
+    last_login: str | None
+    seat: SeatState
+
+    @property
+    def seat_changed_by(self) -> str | None:
+        return self.seat.changed_by
+
+
+def plan_user_key(plan_id: str, user_id: str) -> tuple[str, str]:
+    return plan_partition(plan_id), f"USER#{user_id}"
+
+
+def _plan_user(plan_id: str, user_id: str, record: PlanUserRecord | None) -> PlanUser:
+    if record is None:
+        return PlanUser(plan_id, user_id, set(), None, None, SeatState())
+    periods = tuple((str(p[0]), p[1]) for p in (record.seat_periods or []))
+    seat = SeatState(held=record.seat == "held", changed_by=record.seat_changed_by, periods=periods)
+    return PlanUser(plan_id, user_id, set(record.months or ()), record.first_login, record.last_login, seat)
+
+
+def load_plan_users(keys: Iterable[tuple[str, str]], consistent: bool = False) -> dict[tuple[str, str], PlanUser]:
+    """(plan_id, user_id) → state, read in batches of 100 (eventually consistent: every write
+    below is conditional on what it read, so a stale read costs a retry, never a wrong count)."""
+    wanted = set(keys)
+    found = {
+        (record.pk.removeprefix("PLAN#"), record.user_id): record
+        for record in PlanUserRecord.batch_get([plan_user_key(p, u) for p, u in wanted], consistent_read=consistent)
+    }
+    return {key: _plan_user(key[0], key[1], found.get(key)) for key in wanted}
+
+
+def _is_cancelled(error: TransactWriteError) -> bool:
+    return error.cause_response_code == "TransactionCanceledException"
+
+
+def _cancellation_codes(error: TransactWriteError) -> list[str | None]:
+    return [reason.code if reason else None for reason in (error.cancellation_reasons or [])]
+
+
+def _unchanged_since_read(user: PlanUser) -> Condition:
+    if user.seat.changed_by is None:
+        return PlanUserRecord.seat_changed_by.does_not_exist()
+    return PlanUserRecord.seat_changed_by == user.seat.changed_by
+
+
+def count_user_month(plan: Plan, user: PlanUser, month: str, login_at: datetime) -> bool:
+    """Count the user once in ``month`` (mau: an active user; mauc: one credit). False when
+    the month was already counted (by a concurrent request)."""
+    stamp = format_utc(login_at)
+    record = PlanUserRecord(*plan_user_key(plan.plan_id, user.user_id))
+    actions: list[Any] = [PlanUserRecord.user_id.set(user.user_id), PlanUserRecord.months.add({month})]
+    if user.first_login is None or stamp < user.first_login:
+        actions.append(PlanUserRecord.first_login.set(stamp))
+    if user.last_login is None or stamp > user.last_login:
+        actions.append(PlanUserRecord.last_login.set(stamp))
+    try:
+        with TransactWrite(connection=transaction_connection()) as transaction:
+            transaction.update(
+                record,
+                actions=actions,
+                condition=PlanUserRecord.months.does_not_exist() | ~PlanUserRecord.months.contains(month),
+            )
+            transaction.update(
+                PlanMonthRecord(*month_key(plan.plan_id, month)), actions=[PlanMonthRecord.active_users.add(1)]
+            )
+            if plan.type is PlanType.MAUC:
+                transaction.update(
+                    PlanDayRecord(*day_key(plan.plan_id, utc_day(login_at).isoformat())),
+                    actions=[PlanDayRecord.credits_used.add(1)],
+                )
+    except TransactWriteError as error:
+        if _is_cancelled(error):
+            return False
+        raise
+    user.months.add(month)
+    user.first_login = min(filter(None, (user.first_login, stamp)))
+    user.last_login = max(filter(None, (user.last_login, stamp)))
+    return True
+
+
+def note_login_time(plan_id: str, user: PlanUser, login_at: datetime) -> None:
+    """Move first/last login when this login is outside them (at most a write per user and day)."""
+    stamp = format_utc(login_at)
+    record = PlanUserRecord(*plan_user_key(plan_id, user.user_id))
+    if user.last_login is None or stamp[:10] > user.last_login[:10]:
+        _set_if(record, PlanUserRecord.last_login, stamp, PlanUserRecord.last_login < stamp, user)
+        user.last_login = stamp
+    if user.first_login is None or stamp < user.first_login:
+        _set_if(record, PlanUserRecord.first_login, stamp, PlanUserRecord.first_login > stamp, user)
+        user.first_login = stamp
+
+
+def _set_if(record: PlanUserRecord, attribute: UnicodeAttribute, value: str, when: Condition, user: PlanUser) -> None:
+    try:
+        record.update(
+            actions=[PlanUserRecord.user_id.set(user.user_id), attribute.set(value)],
+            condition=attribute.does_not_exist() | when,
+        )
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+
+
+def seat_activity(plan: Plan, user_id: str, kind: str, at: datetime, details: dict[str, Any]) -> EventRecord:
+    """An entry of the entitlement activity log (SPEC §5), kept beside the raw events so the
+    log and the rollups read one day of one organization in one query."""
+    activity_id = f"sys.{kind}.{uuid.uuid4().hex}"
+    stamp = format_utc(at)
+    return EventRecord(
+        event_key(plan.org_id, activity_id),
+        day=f"{plan.org_id}#{utc_day(at).isoformat()}",
+        at=f"{stamp}#{activity_id}",
+        org_id=plan.org_id,
+        event_id=activity_id,
+        type=kind,
+        timestamp=stamp,
+        received_at=format_utc(datetime.now(at.tzinfo)),
+        user_id=user_id,
+        product=plan.product,
+        properties={"plan_id": plan.plan_id, **details},
+        expires_at=at + RAW_EVENT_RETENTION,
+    )
+
+
+def claim_seat(
+    plan: Plan,
+    user: PlanUser,
+    order_key: str,
+    at: datetime,
+    details: dict[str, Any],
+    audit: LicensingItem | None = None,
+) -> SeatOutcome:
+    """Give the user a seat, within the hard limit when the plan enforces one."""
+    stamp = format_utc(at)
+    after = user.seat.claimed(order_key, stamp)
+    counter = PlanCounterRecord(*counter_key(plan.plan_id))
+    limit: Condition | None = None
+    if plan.enforcement is Enforcement.HARD:
+        limit = PlanCounterRecord.seats_in_use.does_not_exist() | (PlanCounterRecord.seats_in_use < plan.hard_limit)
+    month = stamp[:7]
+    try:
+        with TransactWrite(connection=transaction_connection()) as transaction:
+            transaction.update(
+                PlanUserRecord(*plan_user_key(plan.plan_id, user.user_id)),
+                actions=[
+                    PlanUserRecord.user_id.set(user.user_id),
+                    PlanUserRecord.seat.set("held"),
+                    PlanUserRecord.seat_changed_by.set(order_key),
+                    PlanUserRecord.seat_periods.set([list(p) for p in after.periods]),
+                ],
+                condition=_unchanged_since_read(user),
+            )
+            transaction.update(counter, actions=[PlanCounterRecord.seats_in_use.add(1)], condition=limit)
+            transaction.update(
+                PlanMonthRecord(*month_key(plan.plan_id, month)), actions=[PlanMonthRecord.seats_taken.add(1)]
+            )
+            transaction.update(
+                PlanDayRecord(*day_key(plan.plan_id, stamp[:10])), actions=[PlanDayRecord.seats_taken.add(1)]
+            )
+            transaction.save(seat_activity(plan, user.user_id, "seat.claimed", at, details))
+            if audit is not None:
+                transaction.save(audit)
+    except TransactWriteError as error:
+        if not _is_cancelled(error):
+            raise
+        codes = _cancellation_codes(error)
+        if len(codes) > 1 and codes[1] == "ConditionalCheckFailed" and codes[0] != "ConditionalCheckFailed":
+            seat_activity(plan, user.user_id, "seat.denied", at, {**details, "reason": "hard_limit"}).save()
+            return SeatOutcome.DENIED
+        return SeatOutcome.SUPERSEDED
+    user.seat = after
+    return SeatOutcome.GRANTED
+
+
+def release_seat(
+    plan: Plan,
+    user: PlanUser,
+    order_key: str,
+    at: datetime,
+    details: dict[str, Any],
+    audit: LicensingItem | None = None,
+) -> bool:
+    """Free the user's seat. False when a concurrent change got there first."""
+    stamp = format_utc(at)
+    after = user.seat.released(order_key, stamp)
+    try:
+        with TransactWrite(connection=transaction_connection()) as transaction:
+            transaction.update(
+                PlanUserRecord(*plan_user_key(plan.plan_id, user.user_id)),
+                actions=[
+                    PlanUserRecord.seat.set("released"),
+                    PlanUserRecord.seat_changed_by.set(order_key),
+                    PlanUserRecord.seat_periods.set([list(p) for p in after.periods]),
+                ],
+                condition=_unchanged_since_read(user) & (PlanUserRecord.seat == "held"),
+            )
+            transaction.update(
+                PlanCounterRecord(*counter_key(plan.plan_id)), actions=[PlanCounterRecord.seats_in_use.add(-1)]
+            )
+            transaction.update(
+                PlanMonthRecord(*month_key(plan.plan_id, stamp[:7])), actions=[PlanMonthRecord.seats_released.add(1)]
+            )
+            transaction.update(
+                PlanDayRecord(*day_key(plan.plan_id, stamp[:10])), actions=[PlanDayRecord.seats_released.add(1)]
+            )
+            transaction.save(seat_activity(plan, user.user_id, "seat.released", at, details))
+            if audit is not None:
+                transaction.save(audit)
+    except TransactWriteError as error:
+        if _is_cancelled(error):
+            return False
+        raise
+    user.seat = after
+    return True
+
+
+def seats_in_use(plan_id: str) -> int:
+    try:
+        return int(PlanCounterRecord.get(*counter_key(plan_id), consistent_read=True).seats_in_use)
+    except PlanCounterRecord.DoesNotExist:
+        return 0
+
+
+def list_plan_users(plan_id: str, limit: int, cursor: str | None) -> Page[PlanUser]:
+    partition = plan_partition(plan_id)
+    result = PlanUserRecord.query(
+        partition,
+        PlanUserRecord.sk.startswith("USER#"),
+        limit=limit,
+        last_evaluated_key=decode_cursor(cursor, partition),
+    )
+    users = [_plan_user(plan_id, record.user_id, record) for record in result]
+    return Page(users, encode_cursor(result.last_evaluated_key))

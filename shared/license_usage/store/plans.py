@@ -1,0 +1,268 @@
+"""Plans and their counters in ``LicensingTable``.
+
+Items of a plan (pk = ``PLAN#<plan_id>``): ``COUNTER`` (seats in use; in the sparse ``overdrafts``
+index while the plan uses more than its amount), ``MONTH#<YYYY-MM>`` and ``DAY#<YYYY-MM-DD>``
+counters, and ``USER#<user_id>`` (what one user consumed). The plan itself is
+``ORG#<org_id>`` / ``PLAN#<plan_id>``, so an organization's plans are one query."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.transactions import TransactWrite
+
+from license_usage.domain.access import Principal
+from license_usage.domain.consumption import DayCounts, MonthCounts, PlanCounters, trailing_days
+from license_usage.domain.errors import Conflict, NotFound
+from license_usage.domain.plans import Enforcement, Plan, PlanType
+from license_usage.domain.timestamps import format_utc, format_utc_seconds, parse_rfc3339
+from license_usage.store.audit import audit_record
+from license_usage.store.orgs import org_registration
+from license_usage.store.tables import LicensingItem, transaction_connection
+
+OVERDRAFT_PARTITION = "OVERDRAFT"
+
+
+class PlanRecord(LicensingItem):
+    plan_id = UnicodeAttribute()
+    org_id = UnicodeAttribute()
+    type = UnicodeAttribute()
+    product = UnicodeAttribute()
+    amount = NumberAttribute()
+    start = UnicodeAttribute()
+    end = UnicodeAttribute()
+    overdraft = NumberAttribute()
+    enforcement = UnicodeAttribute()
+    grace_days = NumberAttribute()
+    created_at = UnicodeAttribute()
+    renewed_from = UnicodeAttribute(null=True)
+
+
+class PlanGuard(LicensingItem):
+    """pk = ``ORG#<org_id>``, sk = ``PLANGUARD#<product>#<type>``: its version changes with every
+    plan of that product and type, so two overlapping plans cannot both be created."""
+
+    version = NumberAttribute(default=0)
+
+
+class OverdraftIndex(GlobalSecondaryIndex["PlanCounterRecord"]):
+    class Meta:
+        index_name = "overdrafts"
+        projection = KeysOnlyProjection()
+
+    overdraft_pk = UnicodeAttribute(hash_key=True)
+    overdraft_sk = UnicodeAttribute(range_key=True)
+
+
+class PlanCounterRecord(LicensingItem):
+    org_id = UnicodeAttribute()
+    plan_id = UnicodeAttribute()
+    seats_in_use = NumberAttribute(default=0)
+    inactive_assignments = NumberAttribute(null=True)  # set by the daily rollup
+    overdraft_pk = UnicodeAttribute(null=True)  # set only while over the amount: a sparse index
+    overdraft_sk = UnicodeAttribute(null=True)
+    overdrafts = OverdraftIndex()
+
+
+class PlanMonthRecord(LicensingItem):
+    active_users = NumberAttribute(default=0)
+    seats_taken = NumberAttribute(default=0)
+    seats_released = NumberAttribute(default=0)
+    peak_seats = NumberAttribute(default=0)
+
+
+class PlanDayRecord(LicensingItem):
+    credits_used = NumberAttribute(default=0)
+    seats_taken = NumberAttribute(default=0)
+    seats_released = NumberAttribute(default=0)
+
+
+def plan_partition(plan_id: str) -> str:
+    return f"PLAN#{plan_id}"
+
+
+def counter_key(plan_id: str) -> tuple[str, str]:
+    return plan_partition(plan_id), "COUNTER"
+
+
+def month_key(plan_id: str, month: str) -> tuple[str, str]:
+    return plan_partition(plan_id), f"MONTH#{month}"
+
+
+def day_key(plan_id: str, day: str) -> tuple[str, str]:
+    return plan_partition(plan_id), f"DAY#{day}"
+
+
+def new_plan_id() -> str:
+    return f"pln_{secrets.token_hex(8)}"
+
+
+def _plan(record: PlanRecord) -> Plan:
+    return Plan(
+        plan_id=record.plan_id,
+        org_id=record.org_id,
+        type=PlanType(record.type),
+        product=record.product,
+        amount=int(record.amount),
+        start=parse_rfc3339(record.start),
+        end=parse_rfc3339(record.end),
+        overdraft=int(record.overdraft),
+        enforcement=Enforcement(record.enforcement),
+        grace_days=int(record.grace_days),
+    )
+
+
+def plan_as_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "plan_id": plan.plan_id,
+        "org_id": plan.org_id,
+        "type": plan.type.value,
+        "product": plan.product,
+        "amount": plan.amount,
+        "start": format_utc_seconds(plan.start),
+        "end": format_utc_seconds(plan.end),
+        "overdraft": plan.overdraft,
+        "enforcement": plan.enforcement.value,
+        "grace_days": plan.grace_days,
+    }
+
+
+def plans_of_org(org_id: str) -> list[Plan]:
+    records = PlanRecord.query(f"ORG#{org_id}", PlanRecord.sk.startswith("PLAN#"), consistent_read=True)
+    return sorted((_plan(r) for r in records), key=lambda plan: (plan.start, plan.plan_id))
+
+
+def get_plan(org_id: str, plan_id: str) -> Plan:
+    try:
+        return _plan(PlanRecord.get(f"ORG#{org_id}", f"PLAN#{plan_id}"))
+    except DoesNotExist:
+        raise NotFound(f"No plan {plan_id} in organization {org_id}.") from None
+
+
+def _guard_version(org_id: str, plan: Plan) -> int:
+    try:
+        guard = PlanGuard.get(f"ORG#{org_id}", f"PLANGUARD#{plan.product}#{plan.type}", consistent_read=True)
+    except DoesNotExist:
+        return 0
+    return int(guard.version)
+
+
+def save_new_plan(
+    plan: Plan, guard_version: int, actor: Principal, at: datetime, renewed_from: str | None = None
+) -> None:
+    """Create the plan, its counter and its audit entry at once, provided no other plan of the
+    same product and type was created since ``guard_version`` was read."""
+    record = PlanRecord(
+        f"ORG#{plan.org_id}",
+        f"PLAN#{plan.plan_id}",
+        plan_id=plan.plan_id,
+        org_id=plan.org_id,
+        type=plan.type.value,
+        product=plan.product,
+        amount=plan.amount,
+        start=format_utc(plan.start),
+        end=format_utc(plan.end),
+        overdraft=plan.overdraft,
+        enforcement=plan.enforcement.value,
+        grace_days=plan.grace_days,
+        created_at=format_utc(at),
+        renewed_from=renewed_from,
+    )
+    guard = PlanGuard(f"ORG#{plan.org_id}", f"PLANGUARD#{plan.product}#{plan.type}")
+    guard_unchanged = PlanGuard.version.does_not_exist() if guard_version == 0 else PlanGuard.version == guard_version
+    org, org_actions = org_registration(plan.org_id, at)
+    action = "plan.renewed" if renewed_from else "plan.created"
+    try:
+        with TransactWrite(connection=transaction_connection()) as transaction:
+            transaction.save(record, condition=PlanRecord.pk.does_not_exist())
+            transaction.update(guard, actions=[PlanGuard.version.set(guard_version + 1)], condition=guard_unchanged)
+            transaction.save(
+                PlanCounterRecord(*counter_key(plan.plan_id), org_id=plan.org_id, plan_id=plan.plan_id, seats_in_use=0)
+            )
+            transaction.update(org, actions=org_actions)  # type: ignore[arg-type]
+            transaction.save(audit_record(plan.org_id, actor, action, plan.plan_id, at, None, plan_as_dict(plan)))
+    except TransactWriteError as error:
+        if error.cause_response_code == "TransactionCanceledException":
+            raise Conflict("Another plan of this product and type was created at the same time; retry.") from None
+        raise
+
+
+def guard_version_for(plan: Plan) -> int:
+    return _guard_version(plan.org_id, plan)
+
+
+def plan_counters(plan: Plan, now: datetime) -> PlanCounters:
+    """Everything the usage figures need, in two reads whatever the number of events or users."""
+    window = trailing_days(now)
+    try:
+        counter = PlanCounterRecord.get(*counter_key(plan.plan_id), consistent_read=True)
+        seats_in_use, flagged = int(counter.seats_in_use), counter.overdraft_pk is not None
+        inactive = int(counter.inactive_assignments or 0)
+    except DoesNotExist:
+        seats_in_use, flagged, inactive = 0, False, 0
+    months: dict[str, MonthCounts] = {}
+    days: dict[str, DayCounts] = {}
+    # DAY#… sorts before MONTH#…: one range covers the trailing days and every month.
+    for item in LicensingItem.query(
+        plan_partition(plan.plan_id), LicensingItem.sk.between(f"DAY#{window[-1]}", "MONTH#~"), consistent_read=True
+    ):
+        values = item.attribute_values
+        kind, _, name = item.sk.partition("#")
+        if kind == "MONTH":
+            months[name] = MonthCounts(
+                active_users=int(values.get("active_users", 0)),
+                seats_taken=int(values.get("seats_taken", 0)),
+                seats_released=int(values.get("seats_released", 0)),
+                peak_seats=int(values.get("peak_seats", 0)),
+            )
+        elif kind == "DAY":
+            days[name] = DayCounts(
+                credits_used=int(values.get("credits_used", 0)),
+                seats_taken=int(values.get("seats_taken", 0)),
+                seats_released=int(values.get("seats_released", 0)),
+            )
+    return PlanCounters(
+        seats_in_use=seats_in_use, months=months, days=days, flagged_over_amount=flagged, inactive_assignments=inactive
+    )
+
+
+def set_overdraft_flag(plan: Plan, over: bool) -> None:
+    """Keep the plan in (or out of) the sparse ``overdrafts`` index."""
+    record = PlanCounterRecord(*counter_key(plan.plan_id))
+    if over:
+        actions = [
+            PlanCounterRecord.org_id.set(plan.org_id),
+            PlanCounterRecord.plan_id.set(plan.plan_id),
+            PlanCounterRecord.overdraft_pk.set(OVERDRAFT_PARTITION),
+            PlanCounterRecord.overdraft_sk.set(f"{plan.org_id}#{plan.plan_id}"),
+        ]
+    else:
+        actions = [PlanCounterRecord.overdraft_pk.remove(), PlanCounterRecord.overdraft_sk.remove()]
+    record.update(actions=actions)  # type: ignore[arg-type]
+
+
+def flagged_over_amount() -> Iterable[tuple[str, str]]:
+    """(org_id, plan_id) of every plan flagged as using more than its amount."""
+    for record in PlanCounterRecord.overdrafts.query(OVERDRAFT_PARTITION):
+        org_id, _, plan_id = (record.overdraft_sk or "").partition("#")
+        yield org_id, plan_id
+
+
+def record_peak_seats(plan_id: str, month: str, seats_in_use: int) -> None:
+    """Raise the month's peak if ``seats_in_use`` is above it (the daily rollup makes it exact)."""
+    record = PlanMonthRecord(*month_key(plan_id, month))
+    try:
+        record.update(
+            actions=[PlanMonthRecord.peak_seats.set(seats_in_use)],
+            condition=PlanMonthRecord.peak_seats.does_not_exist() | (PlanMonthRecord.peak_seats < seats_in_use),
+        )
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        # The stored peak is already as high.

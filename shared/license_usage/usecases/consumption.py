@@ -1,0 +1,90 @@
+"""Consumption at ingest (SPEC §2): logins take seats and count users per plan month;
+deactivations and deletions free seats. Runs for events stored now, never for duplicates."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from license_usage.domain.consumption import is_over_amount
+from license_usage.domain.events import UsageEvent
+from license_usage.domain.plans import Plan, PlanType, month_of
+from license_usage.domain.seats import RELEASING_EVENT_TYPES, event_frees_seat, login_takes_seat
+from license_usage.store.consumption import (
+    PlanUser,
+    claim_seat,
+    count_user_month,
+    load_plan_users,
+    note_login_time,
+    release_seat,
+)
+from license_usage.store.events import writer_pool
+from license_usage.store.plans import plan_counters, record_peak_seats, set_overdraft_flag
+
+
+def plans_consumed_by(event: UsageEvent, plans: Sequence[Plan]) -> list[Plan]:
+    """SPEC §2: a login consumes from the plans of its product that cover its instant; a
+    deactivation or deletion frees the user's seats (in its product's plans when it names one)."""
+    if event.user_id is None:
+        return []
+    if event.type == "user.login":
+        return [p for p in plans if p.product == event.product and p.covers(event.timestamp)]
+    if event.type in RELEASING_EVENT_TYPES:
+        return [
+            p
+            for p in plans
+            if p.type is PlanType.SEATS
+            and (event.product is None or p.product == event.product)
+            and p.covers(event.timestamp)
+        ]
+    return []
+
+
+def _apply_to_user(plan: Plan, user: PlanUser, events: list[UsageEvent]) -> bool:
+    """One user's events in one plan, in time order. True when a count changed."""
+    changed = False
+    for event in events:
+        details = {"event_id": event.id, "by": "event"}
+        if event.type == "user.login":
+            if plan.type is PlanType.SEATS:
+                if login_takes_seat(user.seat, event.order_key):
+                    changed |= claim_seat(plan, user, event.order_key, event.timestamp, details).value == "granted"
+            elif month_of(event.timestamp) not in user.months:
+                changed |= count_user_month(plan, user, month_of(event.timestamp), event.timestamp)
+                continue
+            note_login_time(plan.plan_id, user, event.timestamp)
+        elif event_frees_seat(user.seat, event.order_key):
+            changed |= release_seat(plan, user, event.order_key, event.timestamp, details)
+    return changed
+
+
+def apply_consumption(events: Sequence[UsageEvent], plans: Sequence[Plan], now: datetime) -> None:
+    work: dict[tuple[str, str], list[UsageEvent]] = defaultdict(list)
+    plan_by_id = {plan.plan_id: plan for plan in plans}
+    for event in events:
+        for plan in plans_consumed_by(event, plans):
+            assert event.user_id is not None
+            work[(plan.plan_id, event.user_id)].append(event)
+    if not work:
+        return
+    users = load_plan_users(work)
+    # Users are independent of each other: their events run side by side, each user's in order.
+    jobs = [
+        (plan_by_id[plan_id], users[(plan_id, user_id)], sorted(user_events, key=lambda e: e.order_key))
+        for (plan_id, user_id), user_events in work.items()
+    ]
+    outcomes = list(writer_pool().map(lambda job: (job[0], _apply_to_user(*job)), jobs))
+    changed_plans = {plan.plan_id: plan for plan, changed in outcomes if changed}
+    for plan in changed_plans.values():
+        refresh_plan_flags(plan, now)
+
+
+def refresh_plan_flags(plan: Plan, now: datetime) -> None:
+    """Keep the month's seat peak and the overdraft index in step with the counters."""
+    counters = plan_counters(plan, now)
+    if plan.type is PlanType.SEATS:
+        record_peak_seats(plan.plan_id, month_of(now), counters.seats_in_use)
+    over = is_over_amount(plan, counters, now)
+    if over != counters.flagged_over_amount:
+        set_overdraft_flag(plan, over)

@@ -1,0 +1,77 @@
+"""Creating and renewing plans (SPEC §2, §5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from license_usage.domain.access import Principal
+from license_usage.domain.errors import Conflict
+from license_usage.domain.plans import (
+    Enforcement,
+    Plan,
+    PlanType,
+    check_no_overlap,
+    check_plan_terms,
+    one_year_after,
+)
+from license_usage.store.plans import get_plan, guard_version_for, new_plan_id, plans_of_org, save_new_plan
+
+ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class PlanTerms:
+    type: PlanType
+    product: str
+    amount: int
+    start: datetime
+    end: datetime | None = None
+    overdraft: int = 0
+    enforcement: Enforcement = Enforcement.SOFT
+    grace_days: int = 0
+
+
+def create_plan(
+    org_id: str, terms: PlanTerms, actor: Principal, now: datetime, renewed_from: str | None = None
+) -> Plan:
+    end = terms.end or one_year_after(terms.start)
+    check_plan_terms(terms.start, end, terms.amount, terms.overdraft, terms.grace_days)
+    plan = Plan(
+        plan_id=new_plan_id(),
+        org_id=org_id,
+        type=terms.type,
+        product=terms.product,
+        amount=terms.amount,
+        start=terms.start,
+        end=end,
+        overdraft=terms.overdraft,
+        enforcement=terms.enforcement,
+        grace_days=terms.grace_days,
+    )
+    for _ in range(ATTEMPTS):
+        # The guard is read before the plans, so a plan created after this read changes it.
+        version = guard_version_for(plan)
+        check_no_overlap(plan, plans_of_org(org_id))
+        try:
+            save_new_plan(plan, version, actor, now, renewed_from)
+        except Conflict:
+            continue
+        return plan
+    raise Conflict("Plans of this product and type kept changing; retry.")
+
+
+def renew_plan(org_id: str, plan_id: str, changes: dict[str, object], actor: Principal, now: datetime) -> Plan:
+    """SPEC §5: the next plan starts at this one's end; its terms carry over unless changed."""
+    current = get_plan(org_id, plan_id)
+    terms = PlanTerms(
+        type=current.type,
+        product=current.product,
+        amount=current.amount,
+        start=current.end,
+        overdraft=current.overdraft,
+        enforcement=current.enforcement,
+        grace_days=current.grace_days,
+    )
+    terms = replace(terms, **{name: value for name, value in changes.items() if value is not None})  # type: ignore[arg-type]
+    return create_plan(org_id, terms, actor, now, renewed_from=plan_id)
