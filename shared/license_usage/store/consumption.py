@@ -91,8 +91,11 @@ def _is_cancelled(error: TransactWriteError) -> bool:
     return error.cause_response_code == "TransactionCanceledException"
 
 
-def _cancellation_codes(error: TransactWriteError) -> list[str | None]:
-    return [reason.code if reason else None for reason in (error.cancellation_reasons or [])]
+def _failed_updates(error: TransactWriteError, puts: int) -> list[bool]:
+    """Which of a cancelled transaction's updates failed their condition, in the order they were
+    added. pynamodb sends puts before updates, and the reasons follow the order sent."""
+    reasons = list(error.cancellation_reasons or [])[puts:]
+    return [reason is not None and reason.code == "ConditionalCheckFailed" for reason in reasons]
 
 
 def _unchanged_since_read(user: PlanUser) -> Condition:
@@ -221,8 +224,8 @@ def claim_seat(
     except TransactWriteError as error:
         if not _is_cancelled(error):
             raise
-        codes = _cancellation_codes(error)
-        if len(codes) > 1 and codes[1] == "ConditionalCheckFailed" and codes[0] != "ConditionalCheckFailed":
+        user_changed, limit_reached = ([*_failed_updates(error, puts=1 if audit is None else 2), False, False])[:2]
+        if limit_reached and not user_changed:
             seat_activity(plan, user.user_id, "seat.denied", at, {**details, "reason": "hard_limit"}).save()
             return SeatOutcome.DENIED
         return SeatOutcome.SUPERSEDED

@@ -70,17 +70,18 @@ class PlanCounterRecord(LicensingItem):
     overdrafts = OverdraftIndex()
 
 
-class PlanMonthRecord(LicensingItem):
-    active_users = NumberAttribute(default=0)
-    seats_taken = NumberAttribute(default=0)
-    seats_released = NumberAttribute(default=0)
-    peak_seats = NumberAttribute(default=0)
+class PlanTallyRecord(LicensingItem):
+    """The counters of one plan month (``MONTH#<YYYY-MM>``) or one day (``DAY#<YYYY-MM-DD>``)."""
+
+    active_users = NumberAttribute(null=True)  # months: users with a login (mau), credits (mauc)
+    credits_used = NumberAttribute(null=True)  # days: mauc credits first used that day
+    seats_taken = NumberAttribute(null=True)
+    seats_released = NumberAttribute(null=True)
+    peak_seats = NumberAttribute(null=True)  # months only
 
 
-class PlanDayRecord(LicensingItem):
-    credits_used = NumberAttribute(default=0)
-    seats_taken = NumberAttribute(default=0)
-    seats_released = NumberAttribute(default=0)
+PlanMonthRecord = PlanTallyRecord
+PlanDayRecord = PlanTallyRecord
 
 
 def plan_partition(plan_id: str) -> str:
@@ -209,23 +210,22 @@ def plan_counters(plan: Plan, now: datetime) -> PlanCounters:
     months: dict[str, MonthCounts] = {}
     days: dict[str, DayCounts] = {}
     # DAY#… sorts before MONTH#…: one range covers the trailing days and every month.
-    for item in LicensingItem.query(
-        plan_partition(plan.plan_id), LicensingItem.sk.between(f"DAY#{window[-1]}", "MONTH#~"), consistent_read=True
+    for item in PlanTallyRecord.query(
+        plan_partition(plan.plan_id), PlanTallyRecord.sk.between(f"DAY#{window[-1]}", "MONTH#~"), consistent_read=True
     ):
-        values = item.attribute_values
         kind, _, name = item.sk.partition("#")
         if kind == "MONTH":
             months[name] = MonthCounts(
-                active_users=int(values.get("active_users", 0)),
-                seats_taken=int(values.get("seats_taken", 0)),
-                seats_released=int(values.get("seats_released", 0)),
-                peak_seats=int(values.get("peak_seats", 0)),
+                active_users=int(item.active_users or 0),
+                seats_taken=int(item.seats_taken or 0),
+                seats_released=int(item.seats_released or 0),
+                peak_seats=int(item.peak_seats or 0),
             )
         elif kind == "DAY":
             days[name] = DayCounts(
-                credits_used=int(values.get("credits_used", 0)),
-                seats_taken=int(values.get("seats_taken", 0)),
-                seats_released=int(values.get("seats_released", 0)),
+                credits_used=int(item.credits_used or 0),
+                seats_taken=int(item.seats_taken or 0),
+                seats_released=int(item.seats_released or 0),
             )
     return PlanCounters(
         seats_in_use=seats_in_use, months=months, days=days, flagged_over_amount=flagged, inactive_assignments=inactive
