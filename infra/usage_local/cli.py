@@ -1,0 +1,188 @@
+"""The ``usage-local`` command: ``run`` the local stack, print a ``token``, ``invoke`` a scheduled
+function once against the running stack, and (later) load ``demo`` data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from usage_local import tokens
+from usage_local.lambda_runtime import DEFAULT_MAX_WORKERS, Worker, function_specs
+from usage_local.scheduler import event_for, rule_arn, scheduled_event
+from usage_local.stack import LocalStack, StackConfig, StackNotRunning, read_stack_info
+from usage_local.stacklog import log
+from usage_local.standins import StandInError
+from usage_local.template import STACK_NAME, Schedule, Template, TemplateError, find_repo_root
+
+
+def _port(variable: str, default: int) -> int:
+    value = os.environ.get(variable)
+    return int(value) if value else default
+
+
+def _state_dir(args: argparse.Namespace, repo_root: Path) -> Path:
+    return (Path(args.state_dir) if args.state_dir else repo_root / ".local").resolve()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="usage-local", description="The local stack of the usage service.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_state(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--state-dir", help="where the stack keeps its data (default: <repo>/.local)")
+        return sub
+
+    run = with_state(commands.add_parser("run", help="start the local stack in the foreground"))
+    run.add_argument("--fresh", action="store_true", help="start with empty tables")
+    run.add_argument("--api-port", type=int, default=_port("API_PORT", 3000))
+    run.add_argument("--aws-port", type=int, default=_port("AWS_PORT", 5000))
+    run.add_argument("--dynamodb-port", type=int, default=_port("DYNAMODB_PORT", 8000))
+    run.add_argument(
+        "--max-workers",
+        type=int,
+        default=_port("LAMBDA_MAX_WORKERS", DEFAULT_MAX_WORKERS),
+        help="concurrent instances per function (default %(default)s)",
+    )
+
+    token = with_state(commands.add_parser("token", help="print a bearer token the local stack accepts"))
+    token.add_argument("--role", required=True, choices=tokens.ROLES)
+    token.add_argument("--org", help="the organization (needed for org_admin and reporter)")
+    token.add_argument("--subject", help="the token's sub (default: a made-up user)")
+    token.add_argument("--ttl", type=int, default=tokens.DEFAULT_TTL_SECONDS, help="lifetime in seconds")
+
+    invoke = with_state(commands.add_parser("invoke", help="run a scheduled function once against the stack"))
+    invoke.add_argument("function", help="its logical id in template.yaml, e.g. DailyRollupFunction")
+    invoke.add_argument("--time", required=True, help="the event's time, e.g. 2026-03-01T00:15:00Z")
+
+    with_state(commands.add_parser("demo", help="load demo data into the running stack"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        repo_root = find_repo_root()
+        if args.command == "run":
+            return run(args, repo_root)
+        if args.command == "token":
+            return token(args, repo_root)
+        if args.command == "invoke":
+            return invoke(args, repo_root)
+        print("usage-local demo: not yet implemented.", file=sys.stderr)
+        return 2
+    except (TemplateError, StandInError, StackNotRunning, ValueError) as exc:
+        print(f"usage-local {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+def token(args: argparse.Namespace, repo_root: Path) -> int:
+    print(tokens.issue_token(_state_dir(args, repo_root), args.role, args.org, args.subject, args.ttl))
+    return 0
+
+
+def run(args: argparse.Namespace, repo_root: Path) -> int:
+    template = Template.load(repo_root / "template.yaml")
+    config = StackConfig(
+        repo_root=repo_root,
+        state_dir=_state_dir(args, repo_root),
+        api_port=args.api_port,
+        aws_port=args.aws_port,
+        dynamodb_port=args.dynamodb_port,
+        max_workers=args.max_workers,
+    )
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, request_stop)
+    stack = LocalStack(config, template)
+    try:
+        stack.start(fresh=args.fresh)
+        _print_banner(config)
+        stop.wait()
+        log("usage-local", "stopping")
+    finally:
+        stack.stop()
+    return 0
+
+
+def _print_banner(config: StackConfig) -> None:
+    vendor = tokens.issue_token(config.state_dir, "vendor_admin", subject="local-vendor-admin")
+    url = config.api_url
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    event = json.dumps(
+        {"events": [{"id": "e1", "type": "user.login", "timestamp": now, "user_id": "u1", "product": "learn"}]}
+    )
+    print(
+        f"""
+Local stack running (Ctrl-C stops it).
+  API            {url}
+  DynamoDB Local {config.dynamodb_endpoint}    moto (S3, SNS, EventBridge) {config.aws_endpoint}
+  state          {config.state_dir}
+
+A vendor_admin token (12 h); others: .venv/bin/usage-local token --role org_admin --org acme
+  export TOKEN={vendor}
+
+Try:
+  curl -s {url}/v1/health
+  curl -s -X POST -H "Authorization: Bearer $TOKEN" {url}/v1/orgs/acme/api-keys
+  export API_KEY=<the api_key it answered>
+  curl -s -X POST -H "x-api-key: $API_KEY" -H 'Content-Type: application/json' \\
+       -d '{event}' {url}/v1/events
+""",
+        flush=True,
+    )
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--time {text!r} is not an ISO 8601 time such as 2026-03-01T00:15:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def invoke(args: argparse.Namespace, repo_root: Path) -> int:
+    at = _parse_time(args.time)
+    template = Template.load(repo_root / "template.yaml")
+    functions = template.functions()
+    if args.function not in functions:
+        names = ", ".join(functions) or "none"
+        print(
+            f"usage-local invoke: template.yaml has no function {args.function!r} (it has: {names}).", file=sys.stderr
+        )
+        return 2
+    info = read_stack_info(_state_dir(args, repo_root))
+    environments = {name: f["environment"] for name, f in info["functions"].items()}
+    if args.function not in environments:
+        print(
+            f"usage-local invoke: the running stack predates {args.function} in template.yaml: restart it.",
+            file=sys.stderr,
+        )
+        return 2
+    specs = function_specs(template, {n: environments.get(n, {}) for n in functions})
+    schedules = [s for s in template.schedules() if s.function == args.function]
+    if schedules:
+        event = event_for(schedules[0], at)
+    else:
+        manual = Schedule(args.function, "Manual", "", None, True, None, f"{STACK_NAME}-{args.function}-manual")
+        event = scheduled_event(rule_arn(manual), at)
+    worker = Worker(specs[args.function], log_to=sys.stderr)
+    try:
+        invocation = worker.invoke(event, f"local-invoke-{at:%Y%m%dT%H%M%S}")
+    finally:
+        worker.stop()
+    if not invocation.ok:
+        print(json.dumps(invocation.error, indent=2), file=sys.stderr)
+        return 1
+    print(json.dumps(invocation.result, indent=2))
+    return 0
