@@ -1,0 +1,67 @@
+"""Small helpers the HTTP tests share: unique organizations, keys, plans and event batches."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import requests
+
+
+class Stack(Protocol):
+    url: str
+
+    def token(self, role: str, org_id: str | None = None) -> str: ...
+
+
+def new_org(prefix: str = "org") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def bearer(stack: Stack, role: str, org_id: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {stack.token(role, org_id)}"}
+
+
+def vendor(stack: Stack) -> dict[str, str]:
+    return bearer(stack, "vendor_admin")
+
+
+def create_key(stack: Stack, org_id: str) -> str:
+    answer = requests.post(f"{stack.url}/v1/orgs/{org_id}/api-keys", headers=vendor(stack), timeout=30)
+    assert answer.status_code == 201, answer.text
+    key: str = answer.json()["api_key"]
+    return key
+
+
+def send(stack: Stack, api_key: str, events: list[Any]) -> requests.Response:
+    return requests.post(f"{stack.url}/v1/events", json={"events": events}, headers={"x-api-key": api_key}, timeout=60)
+
+
+def create_plan(stack: Stack, org_id: str, **terms: Any) -> dict[str, Any]:
+    answer = requests.post(f"{stack.url}/v1/orgs/{org_id}/plans", json=terms, headers=vendor(stack), timeout=30)
+    assert answer.status_code == 201, answer.text
+    plan: dict[str, Any] = answer.json()
+    return plan
+
+
+def usage(stack: Stack, org_id: str, plan_id: str) -> dict[str, Any]:
+    answer = requests.get(f"{stack.url}/v1/orgs/{org_id}/plans/{plan_id}/usage", headers=vendor(stack), timeout=30)
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def iso(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ago(**delta: float) -> str:
+    return iso(datetime.now(UTC) - timedelta(**delta))
+
+
+def login(event_id: str, user_id: str, timestamp: str, product: str | None = "learn", **extra: Any) -> dict[str, Any]:
+    event = {"id": event_id, "type": "user.login", "timestamp": timestamp, "user_id": user_id, **extra}
+    if product is not None:
+        event["product"] = product
+    return event
