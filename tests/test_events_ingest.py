@@ -186,7 +186,8 @@ def test_the_same_id_twice_in_one_batch_keeps_the_first(stack: Stack, org_key: t
     body = send(stack, key, [first, second]).json()
     assert (body["accepted"], body["duplicates"]) == (1, 1)
     item = stored_event(stack, org_id, "twice")
-    assert item is not None and item["user_id"]["S"] == "first-user"
+    assert item is not None
+    assert item["user_id"]["S"] == "first-user"
 
 
 def test_duplicates_sent_at_the_same_time_are_stored_once(stack: Stack, org_key: tuple[str, str]) -> None:
