@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from license_usage.api.resolver import build_resolver
 from license_usage.api.routers import api_keys, audit, health, overdrafts, plans, seats, usage
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from license_usage.authentication import authenticate
 from license_usage.domain.errors import Forbidden, Unauthenticated
 from license_usage.domain.timestamps import utc_now
