@@ -51,8 +51,11 @@ def login_takes_seat(state: SeatState, order_key: str) -> bool:
     return not state.held and state.is_newer(order_key)
 
 
-def event_frees_seat(state: SeatState, order_key: str) -> bool:
-    return state.held and state.is_newer(order_key)
+def event_frees_seat(state: SeatState, order_key: str, last_login: str | None = None) -> bool:
+    """A deactivation or deletion frees a held seat, unless a later event already decided it:
+    a later claim, or a later login (which would have taken the seat again at once)."""
+    later_login = last_login is not None and last_login > order_key
+    return state.held and state.is_newer(order_key) and not later_login
 
 
 def months_holding_seat(plan: Plan, periods: tuple[tuple[str, str | None], ...]) -> set[str]:

@@ -54,7 +54,7 @@ def _apply_to_user(plan: Plan, user: PlanUser, events: list[UsageEvent]) -> bool
                 changed |= count_user_month(plan, user, month_of(event.timestamp), event.timestamp)
                 continue
             note_login_time(plan.plan_id, user, event.timestamp)
-        elif event_frees_seat(user.seat, event.order_key):
+        elif event_frees_seat(user.seat, event.order_key, user.last_login):
             changed |= release_seat(plan, user, event.order_key, event.timestamp, details)
     return changed
 
