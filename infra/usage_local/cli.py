@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
         default=_port("LAMBDA_MAX_WORKERS", DEFAULT_MAX_WORKERS),
         help="concurrent instances per function (default %(default)s)",
     )
+    run.add_argument(
+        "--stop-with-parent", action="store_true", help="stop when the process that started this one ends (tests)"
+    )
 
     token = with_state(commands.add_parser("token", help="print a bearer token the local stack accepts"))
     token.add_argument("--role", required=True, choices=tokens.ROLES)
@@ -88,7 +91,6 @@ def token(args: argparse.Namespace, repo_root: Path) -> int:
 
 
 def run(args: argparse.Namespace, repo_root: Path) -> int:
-    template = Template.load(repo_root / "template.yaml")
     config = StackConfig(
         repo_root=repo_root,
         state_dir=_state_dir(args, repo_root),
@@ -104,15 +106,26 @@ def run(args: argparse.Namespace, repo_root: Path) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, request_stop)
-    stack = LocalStack(config, template)
+    parent = os.getppid()
+    stack = LocalStack(config, repo_root / "template.yaml")
     try:
         stack.start(fresh=args.fresh)
+        if args.stop_with_parent:
+            threading.Thread(target=_watch_parent, args=(parent, stop), daemon=True).start()
         _print_banner(config)
         stop.wait()
         log("usage-local", "stopping")
     finally:
         stack.stop()
     return 0
+
+
+def _watch_parent(parent: int, stop: threading.Event) -> None:
+    # An orphan is re-parented (to init or a subreaper), so a changed parent id means the parent died.
+    while not stop.wait(1):
+        if os.getppid() != parent:
+            log("usage-local", f"parent process {parent} ended: stopping")
+            stop.set()
 
 
 def _print_banner(config: StackConfig) -> None:

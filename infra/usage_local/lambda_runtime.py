@@ -196,11 +196,15 @@ class Worker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def request_stop(self) -> None:
+        """Close the worker's input, its signal to finish, without waiting."""
+        with contextlib.suppress(OSError):
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+
     def stop(self, timeout: float = 3) -> None:
         if self.process.poll() is None:
-            with contextlib.suppress(OSError):
-                assert self.process.stdin is not None
-                self.process.stdin.close()  # the worker's signal to finish
+            self.request_stop()
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -276,13 +280,15 @@ class FunctionPool:
         finally:
             self._release(worker)
 
-    def close(self) -> None:
+    def close(self) -> list[Worker]:
+        """Stop handing out workers; ask the idle ones to finish and return them (to wait for)."""
         with self._changed:
             self._closed = True
             idle, self._idle = self._idle, []
             self._changed.notify_all()
         for worker in idle:
-            worker.stop()
+            worker.request_stop()
+        return idle
 
 
 @dataclass
@@ -307,5 +313,7 @@ class LambdaService:
                     on_error(name, exc)
 
     def close(self) -> None:
-        for pool in self.pools.values():
-            pool.close()
+        # Every worker is asked first, then awaited: they finish in parallel.
+        stopping = [worker for pool in self.pools.values() for worker in pool.close()]
+        for worker in stopping:
+            worker.stop()

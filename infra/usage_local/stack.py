@@ -124,9 +124,10 @@ def read_stack_info(state_dir: Path) -> Json:
 class LocalStack:
     """Everything `usage-local run` starts, in order, and stops in reverse order."""
 
-    def __init__(self, config: StackConfig, template: Template) -> None:
+    def __init__(self, config: StackConfig, template_path: Path) -> None:
         self.config = config
-        self.template = template
+        self.template_path = template_path
+        self.template = Template(template_path, {})  # loaded in start(), while the stand-ins boot
         self.dynamodb: DynamoDBLocal | None = None
         self.moto: MotoServer | None = None
         self.lambdas: LambdaService | None = None
@@ -153,6 +154,7 @@ class LocalStack:
         self.moto.start()
         self.dynamodb.follow_output()
         self.moto.follow_output()
+        self.template = Template.load(self.template_path)
         tokens.ensure_keys(state)
         self.jwks = tokens.JwksServer(state, config.auth_port)
         self.jwks.start()
@@ -230,11 +232,13 @@ class LocalStack:
             self.scheduler.stop()
         if self.gateway:
             self.gateway.stop()
+        children = [c for c in (self.moto, self.dynamodb) if c]
+        for child in children:
+            child.request_stop()  # all at once: each takes a moment to exit
         if self.lambdas:
             self.lambdas.close()
-        for child in (self.moto, self.dynamodb):
-            if child:
-                child.stop()
+        for child in children:
+            child.stop()
         if self.jwks:
             self.jwks.stop()
         self.scheduler = self.gateway = self.lambdas = self.moto = self.dynamodb = self.jwks = None

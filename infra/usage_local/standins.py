@@ -108,15 +108,23 @@ class ChildProcess:
     def exited(self) -> int | None:
         return None if self.process is None else self.process.poll()
 
-    def stop(self, timeout: float = 10) -> None:
+    def request_stop(self) -> None:
+        """Ask the process to end (end of input for the moto launcher, SIGTERM) without waiting."""
         process = self.process
         if process is None or process.poll() is not None:
             return
         if process.stdin is not None:
             with contextlib.suppress(OSError):
-                process.stdin.close()  # the moto launcher exits on end of input
+                process.stdin.close()
         with contextlib.suppress(ProcessLookupError):
             process.terminate()
+
+    def stop(self, timeout: float = 10) -> None:
+        """End the process: ask, wait up to ``timeout``, then kill."""
+        process = self.process
+        if process is None:
+            return
+        self.request_stop()
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import decode
-
 Json = dict[str, Any]
 
 STACK_NAME = "license-usage-local"
@@ -115,6 +113,10 @@ class Template:
     def load(cls, path: Path, parameter_overrides: Mapping[str, str] | None = None) -> Template:
         if not path.is_file():
             raise TemplateError(f"{path} does not exist.")
+        # Imported here: cfn-lint takes a second to import, which `usage-local token` need not pay
+        # and `usage-local run` pays while DynamoDB Local boots.
+        from cfnlint.decode import decode
+
         decoded, matches = decode(str(path))
         if matches or decoded is None:
             raise TemplateError(f"{path} cannot be read: {[str(m) for m in matches]}")
