@@ -349,14 +349,6 @@ def test_overlap_is_found_among_several_existing_plans() -> None:
         check_no_overlap(plan(utc(2025, 12, 1), plan_id="new"), others)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "SPEC §2 forbids overlap only for plans of the same organization; check_no_overlap compares "
-        "type, product and plan_id but never org_id, so another organization's learn/seats plan for the "
-        "same term raises PlanOverlaps"
-    ),
-)
 def test_plans_of_different_organizations_never_conflict() -> None:
     check_no_overlap(plan(utc(2025, 3, 15), plan_id="new", org_id="org-2"), [EXISTING])
 

@@ -127,10 +127,10 @@ def replay(arrivals: list[SeatEvent]) -> SeatState:
     """Apply events one by one in arrival order, the way ingest applies each batch."""
     state = SeatState()
     for event in arrivals:
-        if event.kind == "login" and login_takes_seat(state, event.order_key):
-            state = state.claimed(event.order_key, at(event.day))
-        elif event.kind == "release" and event_frees_seat(state, event.order_key):
-            state = state.released(event.order_key, at(event.day))
+        if event.kind == "login":
+            state = state.after_login(event.order_key, at(event.day))
+        else:
+            state = state.after_release(event.order_key, at(event.day))
     return state
 
 
@@ -146,33 +146,8 @@ RELEASE_1, RELEASE_3 = (SeatEvent("release", d) for d in (1, 3))
         pytest.param([LOGIN_1, RELEASE_3, LOGIN_2], False, id="late-login-older-than-release"),
         pytest.param([LOGIN_3, RELEASE_1], True, id="late-release-older-than-first-login"),
         pytest.param([LOGIN_1, LOGIN_5, LOGIN_2], True, id="late-login-while-held"),
-        pytest.param(
-            [LOGIN_1, LOGIN_5, RELEASE_3],
-            True,
-            id="late-release-between-two-logins",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "SPEC §2/§4: a release at T3 between logins at T1 and T5 must leave the seat held "
-                    "(as in order: take, free, take again). login_takes_seat is False while a seat is "
-                    "held and SeatState has no transition recording that login, so changed_by stays T1; "
-                    "the late release T3 then passes event_frees_seat and the seat ends free"
-                ),
-            ),
-        ),
-        pytest.param(
-            [RELEASE_3, LOGIN_1],
-            False,
-            id="login-arriving-after-a-newer-release",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "SPEC §2/§4: in order, a login at T1 takes the seat and a deactivation at T3 frees "
-                    "it. When the T3 release arrives first no seat is held, event_frees_seat is False "
-                    "and SeatState keeps no trace of it, so the late T1 login takes a seat that stays held"
-                ),
-            ),
-        ),
+        pytest.param([LOGIN_1, LOGIN_5, RELEASE_3], True, id="late-release-between-two-logins"),
+        pytest.param([RELEASE_3, LOGIN_1], False, id="login-arriving-after-a-newer-release"),
     ],
 )
 def test_late_events_settle_the_seat_as_if_they_had_arrived_in_order(arrivals: list[SeatEvent], held: bool) -> None:

@@ -92,7 +92,8 @@ def check_plan_terms(start: datetime, end: datetime, amount: int, overdraft: int
 def check_no_overlap(new: Plan, existing: Iterable[Plan]) -> None:
     """SPEC §2: plans of the same organization, product and type may not overlap."""
     for plan in existing:
-        same_kind = plan.type == new.type and plan.product == new.product and plan.plan_id != new.plan_id
+        same_kind = (plan.org_id, plan.type, plan.product) == (new.org_id, new.type, new.product)
+        same_kind = same_kind and plan.plan_id != new.plan_id
         if same_kind and plan.start < new.end and new.start < plan.end:
             raise PlanOverlaps(
                 f"The {new.type} plan for {new.product} overlaps plan {plan.plan_id} "

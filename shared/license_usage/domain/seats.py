@@ -6,7 +6,7 @@ out-of-order events settle as if they had arrived in order."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from license_usage.domain.errors import Conflict
@@ -34,16 +34,31 @@ class SeatState:
     held: bool = False
     changed_by: str | None = None  # order key of the event that last changed the seat
     periods: tuple[tuple[str, str | None], ...] = field(default=())  # UTC [from, to) of each holding
+    last_login: str | None = None  # the latest login seen (its timestamp or order key)
 
     def is_newer(self, order_key: str) -> bool:
         return self.changed_by is None or self.changed_by < order_key
 
     def claimed(self, order_key: str, at: str) -> SeatState:
-        return SeatState(held=True, changed_by=order_key, periods=(*self.periods, (at, None)))
+        return replace(self, held=True, changed_by=order_key, periods=(*self.periods, (at, None)))
 
     def released(self, order_key: str, at: str) -> SeatState:
         closed = (*self.periods[:-1], (self.periods[-1][0], at)) if self.periods else ()
-        return SeatState(held=False, changed_by=order_key, periods=closed)
+        return replace(self, held=False, changed_by=order_key, periods=closed)
+
+    def after_login(self, order_key: str, at: str) -> SeatState:
+        """A login takes a seat if it may, and is remembered either way."""
+        state = self.claimed(order_key, at) if login_takes_seat(self, order_key) else self
+        return replace(state, last_login=max(filter(None, (state.last_login, order_key))))
+
+    def after_release(self, order_key: str, at: str) -> SeatState:
+        """A deactivation or deletion frees a held seat; without one, it is remembered so that an
+        older login arriving later does not take a seat the user no longer had."""
+        if event_frees_seat(self, order_key):
+            return self.released(order_key, at)
+        if not self.held and self.is_newer(order_key):
+            return replace(self, changed_by=order_key)
+        return self
 
 
 def login_takes_seat(state: SeatState, order_key: str) -> bool:
@@ -51,10 +66,10 @@ def login_takes_seat(state: SeatState, order_key: str) -> bool:
     return not state.held and state.is_newer(order_key)
 
 
-def event_frees_seat(state: SeatState, order_key: str, last_login: str | None = None) -> bool:
+def event_frees_seat(state: SeatState, order_key: str) -> bool:
     """A deactivation or deletion frees a held seat, unless a later event already decided it:
     a later claim, or a later login (which would have taken the seat again at once)."""
-    later_login = last_login is not None and last_login > order_key
+    later_login = state.last_login is not None and state.last_login > order_key
     return state.held and state.is_newer(order_key) and not later_login
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 # RFC 3339 date-time: a 'T', seconds, optional fraction, and a mandatory 'Z' or numeric offset.
 _RFC3339 = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$",
+    r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})",
 )
 
 
@@ -15,7 +15,7 @@ def parse_rfc3339(text: str) -> datetime:
     """Parse an RFC 3339 timestamp (``Z`` or an offset is required) and convert it to UTC.
 
     ``2024-02-29T23:30:00-08:00`` becomes ``2024-03-01T07:30:00Z`` (SPEC §2)."""
-    match = _RFC3339.match(text)
+    match = _RFC3339.fullmatch(text)
     if match is None:
         raise ValueError("must be an RFC 3339 timestamp with 'Z' or an offset, e.g. 2026-03-01T09:30:00Z")
     day, clock, fraction, offset = match.groups()

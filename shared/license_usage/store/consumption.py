@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -56,12 +56,15 @@ class PlanUser:
     user_id: str
     months: set[str]
     first_login: str | None
-    last_login: str | None
-    seat: SeatState
+    seat: SeatState  # carries last_login: seat decisions depend on it
 
     @property
-    def seat_changed_by(self) -> str | None:
-        return self.seat.changed_by
+    def last_login(self) -> str | None:
+        return self.seat.last_login
+
+    @last_login.setter
+    def last_login(self, stamp: str | None) -> None:
+        self.seat = replace(self.seat, last_login=stamp)
 
 
 def plan_user_key(plan_id: str, user_id: str) -> tuple[str, str]:
@@ -70,10 +73,12 @@ def plan_user_key(plan_id: str, user_id: str) -> tuple[str, str]:
 
 def _plan_user(plan_id: str, user_id: str, record: PlanUserRecord | None) -> PlanUser:
     if record is None:
-        return PlanUser(plan_id, user_id, set(), None, None, SeatState())
+        return PlanUser(plan_id, user_id, set(), None, SeatState())
     periods = tuple((str(p[0]), p[1]) for p in (record.seat_periods or []))
-    seat = SeatState(held=record.seat == "held", changed_by=record.seat_changed_by, periods=periods)
-    return PlanUser(plan_id, user_id, set(record.months or ()), record.first_login, record.last_login, seat)
+    seat = SeatState(
+        held=record.seat == "held", changed_by=record.seat_changed_by, periods=periods, last_login=record.last_login
+    )
+    return PlanUser(plan_id, user_id, set(record.months or ()), record.first_login, seat)
 
 
 def load_plan_users(keys: Iterable[tuple[str, str]], consistent: bool = False) -> dict[tuple[str, str], PlanUser]:
@@ -272,6 +277,26 @@ def release_seat(
             return False
         raise
     user.seat = after
+    return True
+
+
+def remember_release(plan: Plan, user: PlanUser, order_key: str) -> bool:
+    """Record a deactivation of a user who holds no seat, so that an older login arriving later
+    takes none (SPEC §4: late events count as if they had arrived on time)."""
+    try:
+        PlanUserRecord(*plan_user_key(plan.plan_id, user.user_id)).update(
+            actions=[
+                PlanUserRecord.user_id.set(user.user_id),
+                PlanUserRecord.seat.set("released"),
+                PlanUserRecord.seat_changed_by.set(order_key),
+            ],
+            condition=_unchanged_since_read(user),
+        )
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    user.seat = replace(user.seat, changed_by=order_key)
     return True
 
 

@@ -11,6 +11,7 @@ from license_usage.domain.consumption import is_over_amount
 from license_usage.domain.events import UsageEvent
 from license_usage.domain.plans import Plan, PlanType, month_of
 from license_usage.domain.seats import RELEASING_EVENT_TYPES, event_frees_seat, login_takes_seat
+from license_usage.domain.timestamps import format_utc
 from license_usage.store.consumption import (
     PlanUser,
     claim_seat,
@@ -18,6 +19,7 @@ from license_usage.store.consumption import (
     load_plan_users,
     note_login_time,
     release_seat,
+    remember_release,
 )
 from license_usage.store.events import writer_pool
 from license_usage.store.plans import plan_counters, record_peak_seats, set_overdraft_flag
@@ -54,8 +56,10 @@ def _apply_to_user(plan: Plan, user: PlanUser, events: list[UsageEvent]) -> bool
                 changed |= count_user_month(plan, user, month_of(event.timestamp), event.timestamp)
                 continue
             note_login_time(plan.plan_id, user, event.timestamp)
-        elif event_frees_seat(user.seat, event.order_key, user.last_login):
+        elif event_frees_seat(user.seat, event.order_key):
             changed |= release_seat(plan, user, event.order_key, event.timestamp, details)
+        elif user.seat.after_release(event.order_key, format_utc(event.timestamp)) != user.seat:
+            remember_release(plan, user, event.order_key)
     return changed
 
 
