@@ -9,7 +9,7 @@ from datetime import datetime
 
 from license_usage.domain.consumption import is_over_amount
 from license_usage.domain.events import UsageEvent
-from license_usage.domain.plans import Plan, PlanType, month_of
+from license_usage.domain.plans import Enforcement, Plan, PlanType, month_of
 from license_usage.domain.seats import RELEASING_EVENT_TYPES, event_frees_seat, login_takes_seat
 from license_usage.domain.timestamps import format_utc
 from license_usage.store.consumption import (
@@ -73,12 +73,25 @@ def apply_consumption(events: Sequence[UsageEvent], plans: Sequence[Plan], now: 
     if not work:
         return
     users = load_plan_users(work)
-    # Users are independent of each other: their events run side by side, each user's in order.
-    jobs = [
-        (plan_by_id[plan_id], users[(plan_id, user_id)], sorted(user_events, key=lambda e: e.order_key))
-        for (plan_id, user_id), user_events in work.items()
-    ]
-    outcomes = list(writer_pool().map(lambda job: (job[0], _apply_to_user(*job)), jobs))
+    # Users are independent of each other, so their events run side by side, each user's in
+    # order. Under a hard seat limit they compete for seats: there, events run in time order so
+    # the earliest logins get the seats, as if the events had arrived one by one.
+    jobs: dict[str, list[tuple[str, UsageEvent, PlanUser]]] = defaultdict(list)
+    for (plan_id, user_id), user_events in work.items():
+        plan = plan_by_id[plan_id]
+        lane = (
+            plan_id if plan.enforcement is Enforcement.HARD and plan.type is PlanType.SEATS else f"{plan_id}/{user_id}"
+        )
+        jobs[lane].extend((event.order_key, event, users[(plan_id, user_id)]) for event in user_events)
+
+    def run(lane: list[tuple[str, UsageEvent, PlanUser]]) -> tuple[Plan, bool]:
+        plan = plan_by_id[lane[0][2].plan_id]
+        changed = False
+        for _, event, user in sorted(lane, key=lambda item: item[0]):
+            changed |= _apply_to_user(plan, user, [event])
+        return plan, changed
+
+    outcomes = list(writer_pool().map(run, jobs.values()))
     changed_plans = {plan.plan_id: plan for plan, changed in outcomes if changed}
     for plan in changed_plans.values():
         refresh_plan_flags(plan, now)
