@@ -181,6 +181,18 @@ def test_invoke_of_a_function_the_template_lacks_fails_with_a_message(stack: Loc
     assert "NoSuchFunction" in result.stderr
 
 
+def test_invoke_runs_the_real_handler_once_with_the_stacks_environment(stack: LocalStack, template: Template) -> None:
+    # The API's authorizer is a function every version of the template has; a scheduled event
+    # carries no credentials, so the real handler refuses it the way API Gateway expects (Unauthorized).
+    (api,) = template.resources("AWS::Serverless::Api")
+    auth = template.properties(api)["Auth"]
+    authorizer = auth["Authorizers"][auth["DefaultAuthorizer"]]["FunctionArn"]["Fn::GetAtt"][0]
+    result = _cli("invoke", authorizer, "--time", "2026-03-01T00:15:00Z", "--state-dir", str(stack.state_dir))
+    assert result.returncode == 1, result.stdout + result.stderr
+    (report,) = [line for line in result.stderr.splitlines() if line.startswith(f"usage-local invoke: {authorizer}")]
+    assert json.loads(report.split(" failed: ", 1)[1])["errorMessage"] == "Unauthorized"
+
+
 def test_invoke_without_a_running_stack_fails_with_a_message(tmp_path: Path, template: Template) -> None:
     function = next(iter(template.functions()))
     result = _cli("invoke", function, "--time", "2026-03-01T00:15:00Z", "--state-dir", str(tmp_path))

@@ -195,7 +195,7 @@ def invoke(args: argparse.Namespace, repo_root: Path) -> int:
     finally:
         worker.stop()
     if not invocation.ok:
-        print(json.dumps(invocation.error, indent=2), file=sys.stderr)
+        print(f"usage-local invoke: {args.function} failed: {json.dumps(invocation.error)}", file=sys.stderr)
         return 1
     print(json.dumps(invocation.result, indent=2))
     return 0
