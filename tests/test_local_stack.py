@@ -4,9 +4,11 @@ does, the stand-ins hold exactly template.yaml's resources, data survives a rest
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import Api, LocalStack
 from usage_local.gateway import evaluate_policy, method_arn
+from usage_local.resources import create_resources
 from usage_local.scheduler import ScheduleError, next_fire_time, scheduled_event
 from usage_local.template import Template
 
@@ -135,7 +138,9 @@ def test_every_table_of_the_template_exists_with_its_keys_indexes_and_ttl(
             assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", spec["AttributeName"]), name
         else:
             assert ttl["TimeToLiveStatus"] == "DISABLED", name
-    assert {t for t in dynamodb.list_tables()["TableNames"]} == {template.physical_name(t) for t in tables}
+    # Exactly the template's tables (the scratch tables of the test below aside).
+    listed = {t for t in dynamodb.list_tables()["TableNames"] if not t.startswith(SCRATCH)}
+    assert listed == {template.physical_name(t) for t in tables}
 
 
 def test_every_bucket_topic_and_bus_of_the_template_exists(stack: LocalStack, template: Template) -> None:
@@ -172,6 +177,78 @@ def test_tables_keep_their_data_across_a_restart_and_fresh_empties_them(
 
     third = stack_launcher(state, fresh=True)
     assert third.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"] == 0
+
+
+SCRATCH = "ScratchTable"
+SCRATCH_TEMPLATE = """
+Resources:
+  {name}:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions: [{attributes}]
+      KeySchema: [{{AttributeName: pk, KeyType: HASH}}]
+      {extra}
+"""
+PK, DAY = "{AttributeName: pk, AttributeType: S}", "{AttributeName: day, AttributeType: S}"
+SCRATCH_GSI = """GlobalSecondaryIndexes:
+        - IndexName: by_day
+          KeySchema: [{AttributeName: day, KeyType: HASH}]
+          Projection: {ProjectionType: KEYS_ONLY}
+      TimeToLiveSpecification: {AttributeName: gone_at, Enabled: true}"""
+
+
+def test_tables_are_kept_when_unchanged_and_recreated_when_their_indexes_change(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    name = f"{SCRATCH}{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "template.yaml"
+    dynamodb = stack.client("dynamodb")
+    endpoints = stack.info["endpoints"]
+    try:
+        path.write_text(SCRATCH_TEMPLATE.format(name=name, attributes=PK, extra=""))
+        create_resources(Template.load(path), endpoints["dynamodb"], endpoints["aws"])
+        dynamodb.put_item(TableName=name, Item={"pk": {"S": "a"}, "day": {"S": "d"}})
+        create_resources(Template.load(path), endpoints["dynamodb"], endpoints["aws"])
+        assert dynamodb.scan(TableName=name, Select="COUNT")["Count"] == 1
+
+        path.write_text(SCRATCH_TEMPLATE.format(name=name, attributes=f"{PK}, {DAY}", extra=SCRATCH_GSI))
+        create_resources(Template.load(path), endpoints["dynamodb"], endpoints["aws"])
+        table = dynamodb.describe_table(TableName=name)["Table"]
+        assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["by_day"]
+        ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "gone_at")
+    finally:
+        with contextlib.suppress(Exception):
+            dynamodb.delete_table(TableName=name)
+
+
+def test_template_values_resolve_to_local_names(tmp_path: Path) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        """
+Parameters:
+  Stage: {Type: String, Default: dev}
+  PoolId: {Type: String}
+Resources:
+  Files: {Type: AWS::S3::Bucket}
+  Named: {Type: AWS::S3::Bucket, Properties: {BucketName: !Sub "named-${Stage}"}}
+  Alerts: {Type: AWS::SNS::Topic}
+  Bus: {Type: AWS::Events::EventBus, Properties: {Name: !Sub "${AWS::StackName}-bus"}}
+  Rows: {Type: AWS::DynamoDB::Table, Properties: {KeySchema: [], AttributeDefinitions: []}}
+"""
+    )
+    template = Template.load(path)
+    resolve = template.resolve
+    assert resolve({"Ref": "Files"}) == "license-usage-local-files"
+    assert resolve({"Ref": "Named"}) == "named-dev"
+    assert resolve({"Ref": "Alerts"}) == "arn:aws:sns:us-east-1:123456789012:license-usage-local-Alerts"
+    assert resolve({"Ref": "Bus"}) == "license-usage-local-bus"
+    assert resolve({"Ref": "Rows"}) == "Rows"
+    assert resolve({"Fn::GetAtt": ["Rows", "Arn"]}) == "arn:aws:dynamodb:us-east-1:123456789012:table/Rows"
+    assert resolve({"Fn::Sub": "${Files.Arn}/*"}) == "arn:aws:s3:::license-usage-local-files/*"
+    assert resolve({"Fn::Sub": "${AWS::Region}:${AWS::AccountId}:${!Literal}"}) == "us-east-1:123456789012:${Literal}"
+    assert resolve({"Ref": "PoolId"}) == "local"  # no default: a local stand-in value
 
 
 # ---------------------------------------------------------------------------- the CLI
