@@ -9,11 +9,18 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from license_usage.api.resolver import build_resolver
-from license_usage.api.routers import api_keys, audit, health, overdrafts, plans, seats, usage
+from license_usage.api.routers import api_keys, audit, health, overdrafts, plans, reports, seats, usage
 
 logger = Logger()
 app = build_resolver(
-    health.router, api_keys.router, plans.router, usage.router, seats.router, audit.router, overdrafts.router
+    health.router,
+    api_keys.router,
+    plans.router,
+    usage.router,
+    seats.router,
+    audit.router,
+    overdrafts.router,
+    reports.router,
 )
 
 

@@ -67,6 +67,7 @@ class UsageEvent:
     ip: str | None = None
     group: str | None = None
     properties: dict[str, Any] | None = field(default=None, hash=False)
+    source: str | None = None  # the API key that sent it
 
     @property
     def order_key(self) -> str:

@@ -317,3 +317,14 @@ def list_plan_users(plan_id: str, limit: int, cursor: str | None) -> Page[PlanUs
     )
     users = [_plan_user(plan_id, record.user_id, record) for record in result]
     return Page(users, encode_cursor(result.last_evaluated_key))
+
+
+def count_inactive_seat_holders(plan_id: str, active_since: str) -> int:
+    """Seats held by users whose last login is before ``active_since`` (or who never logged in)."""
+    records = PlanUserRecord.query(
+        plan_partition(plan_id),
+        PlanUserRecord.sk.startswith("USER#"),
+        filter_condition=PlanUserRecord.seat == "held",
+        attributes_to_get=["pk", "sk", "last_login"],
+    )
+    return sum(1 for record in records if record.last_login is None or record.last_login < active_since)

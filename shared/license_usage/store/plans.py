@@ -266,3 +266,24 @@ def record_peak_seats(plan_id: str, month: str, seats_in_use: int) -> None:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
         # The stored peak is already as high.
+
+
+def day_tallies(plan_id: str, last: str) -> dict[str, DayCounts]:
+    """The plan's day tallies up to ``last`` (YYYY-MM-DD): at most a year of precomputed items."""
+    return {
+        item.sk.removeprefix("DAY#"): DayCounts(
+            credits_used=int(item.credits_used or 0),
+            seats_taken=int(item.seats_taken or 0),
+            seats_released=int(item.seats_released or 0),
+        )
+        for item in PlanTallyRecord.query(plan_partition(plan_id), PlanTallyRecord.sk.between("DAY#", f"DAY#{last}"))
+    }
+
+
+def set_inactive_assignments(plan_id: str, count: int) -> None:
+    PlanCounterRecord(*counter_key(plan_id)).update(actions=[PlanCounterRecord.inactive_assignments.set(count)])
+
+
+def set_month_peak(plan_id: str, month: str, peak: int) -> None:
+    """The exact peak the monthly rollup worked out from the month's seat history."""
+    PlanTallyRecord(*month_key(plan_id, month)).update(actions=[PlanTallyRecord.peak_seats.set(peak)])

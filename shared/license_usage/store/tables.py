@@ -63,6 +63,7 @@ class EventRecord(Model):
     ip = UnicodeAttribute(null=True)
     group = UnicodeAttribute(null=True)
     properties = JSONAttribute(null=True)
+    source = UnicodeAttribute(null=True)  # the API key (key_id) that sent the event
     expires_at = TTLAttribute()
     by_day = EventsByDay()
 

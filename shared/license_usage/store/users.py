@@ -6,6 +6,7 @@ from pynamodb.attributes import ListAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
 
 from license_usage.domain.events import DirectoryChange
+from license_usage.domain.rollups import LifecycleEntry
 from license_usage.store.tables import LicensingItem
 
 
@@ -20,6 +21,9 @@ class UserRecord(LicensingItem):
     roles_at = UnicodeAttribute(null=True)
     group = UnicodeAttribute(null=True)
     group_at = UnicodeAttribute(null=True)
+    # Every lifecycle event's [order key, status, roles]: the rollup works out who was active,
+    # with which roles, at the end of any day.
+    history = ListAttribute(null=True)  # type: ignore[var-annotated]
 
 
 def user_key(org_id: str, user_id: str) -> tuple[str, str]:
@@ -46,6 +50,14 @@ def _set_if_later(
 
 def apply_directory_change(org_id: str, change: DirectoryChange) -> None:
     record = UserRecord(*user_key(org_id, change.user_id))
+    if change.status is not None or change.roles is not None:
+        entry = [change.order_key, change.status, list(change.roles) if change.roles is not None else None]
+        record.update(
+            actions=[
+                UserRecord.user_id.set(change.user_id),
+                UserRecord.history.set((UserRecord.history | []).append([entry])),
+            ]
+        )
     if change.status is not None:
         _set_if_later(record, UserRecord.status, UserRecord.status_at, change.status, change.order_key)
     if change.roles is not None:
@@ -65,3 +77,15 @@ def users_by_id(org_id: str, user_ids: list[str]) -> dict[str, UserRecord]:
     if not user_ids:
         return {}
     return {record.user_id: record for record in UserRecord.batch_get([user_key(org_id, u) for u in set(user_ids)])}
+
+
+def lifecycle_histories(org_id: str) -> list[list[LifecycleEntry]]:
+    """Every user's lifecycle history (the directory, not raw events)."""
+    histories = []
+    for record in UserRecord.query(f"ORG#{org_id}", UserRecord.sk.startswith("USER#")):
+        entries = [
+            LifecycleEntry(str(key), status, tuple(roles) if roles is not None else None)
+            for key, status, roles in (record.history or [])
+        ]
+        histories.append(entries)
+    return histories

@@ -12,6 +12,7 @@ from license_usage.domain.plans import implied_product
 from license_usage.domain.seats import RELEASING_EVENT_TYPES
 from license_usage.store.events import store_events
 from license_usage.store.plans import plans_of_org
+from license_usage.store.rollups import mark_days_dirty
 from license_usage.store.users import apply_directory_change
 from license_usage.usecases.consumption import apply_consumption
 
@@ -50,6 +51,8 @@ def record_events(org_id: str, events: Sequence[tuple[int, UsageEvent]], now: da
                 refused.append(RefusedEvent(index, event.id, "product", error.message))
                 continue
         kept.append(event)
+    if kept:
+        mark_days_dirty(org_id, {event.day for event in kept}, now)
     is_new = store_events(kept) if kept else []
     new_events = [event for event, new in zip(kept, is_new, strict=True) if new]
     for event in new_events:

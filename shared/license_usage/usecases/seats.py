@@ -13,6 +13,7 @@ from license_usage.domain.timestamps import format_utc
 from license_usage.store.audit import audit_record
 from license_usage.store.consumption import claim_seat, load_plan_users, release_seat, seats_in_use
 from license_usage.store.plans import plans_of_org
+from license_usage.store.rollups import mark_days_dirty
 from license_usage.usecases.consumption import refresh_plan_flags
 
 ATTEMPTS = 5
@@ -59,6 +60,7 @@ def claim_seat_for(
             _seat_snapshot(user_id, False),
             _seat_snapshot(user_id, True),
         )
+        mark_days_dirty(org_id, {now.date().isoformat()}, now)  # the seat activity entry lands today
         outcome = claim_seat(plan, user, _order_key(now), now, details, audit)
         if outcome is SeatOutcome.DENIED:
             raise SeatLimitReached(f"All {plan.hard_limit} seats of plan {plan.plan_id} are taken (hard limit).")
@@ -85,6 +87,7 @@ def release_seat_of(org_id: str, user_id: str, product: str | None, actor: Princ
             _seat_snapshot(user_id, True),
             _seat_snapshot(user_id, False),
         )
+        mark_days_dirty(org_id, {now.date().isoformat()}, now)
         if release_seat(plan, user, _order_key(now), now, details, audit):
             refresh_plan_flags(plan, now)
             return True

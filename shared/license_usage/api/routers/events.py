@@ -52,7 +52,7 @@ def _quantity(event: EventIn) -> int | None:
     return event.quantity
 
 
-def _accept_or_reject(index: int, raw: Any, org_id: str, now: datetime) -> UsageEvent | RejectedEvent:
+def _accept_or_reject(index: int, raw: Any, org_id: str, source: str, now: datetime) -> UsageEvent | RejectedEvent:
     """One event of the batch, checked on its own (SPEC §4)."""
     if not isinstance(raw, dict):
         return RejectedEvent(index=index, id=None, errors=[{"field": "", "message": "must be a JSON object"}])
@@ -85,6 +85,7 @@ def _accept_or_reject(index: int, raw: Any, org_id: str, now: datetime) -> Usage
         ip=event.ip,
         group=event.group,
         properties=event.properties,
+        source=source,
     )
 
 
@@ -97,7 +98,7 @@ def post_events() -> dict[str, Any]:
     assert principal.org_id is not None  # an ingest key always belongs to an organization
     now = utc_now()
     checked = [
-        _accept_or_reject(index, raw, principal.org_id, now)
+        _accept_or_reject(index, raw, principal.org_id, principal.subject, now)
         for index, raw in enumerate(_parse_batch(_raw_body(router)))
     ]
     valid = [(index, item) for index, item in enumerate(checked) if isinstance(item, UsageEvent)]

@@ -1,0 +1,24 @@
+"""EventBridge schedule, after midnight UTC: recompute every day that received events since the
+last run. "Now" is the event's ``time``, so any run can be replayed for any instant."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from license_usage.domain.timestamps import parse_rfc3339
+from license_usage.usecases.rollups import run_daily_rollup
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+@event_source(data_class=EventBridgeEvent)
+def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
+    report = run_daily_rollup(parse_rfc3339(event.time))
+    logger.info("daily rollup", extra={"days": len(report.days_rolled_up), "left_dirty": len(report.days_left_dirty)})
+    return asdict(report)

@@ -1,0 +1,24 @@
+"""EventBridge schedule, after each month ends: finish the month's rollups and settle each seats
+plan's exact monthly peak. "Now" is the event's ``time``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from license_usage.domain.timestamps import parse_rfc3339
+from license_usage.usecases.rollups import run_monthly_rollup
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+@event_source(data_class=EventBridgeEvent)
+def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
+    report = run_monthly_rollup(parse_rfc3339(event.time))
+    logger.info("monthly rollup", extra={"days": len(report.days_rolled_up), "peaks": len(report.month_peaks)})
+    return asdict(report)

@@ -1,0 +1,224 @@
+"""What the rollups precompute from one organization's day of events, and how a report adds
+days up (SPEC §3, §6, §7). Pure: the store reads and writes these figures."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from license_usage.domain.timeframes import Window, iso_week_start
+
+UNASSIGNED_GROUP = "unassigned"
+LIFECYCLE_COUNTS = {
+    "user.created": "added",
+    "user.invited": "invited",
+    "user.deactivated": "deactivated",
+    "user.deleted": "deleted",
+}
+SEAT_CHANGES = {"seat.claimed": 1, "seat.released": -1}
+
+
+@dataclass(frozen=True)
+class DayEvent:
+    """The parts of a stored event (or seat activity entry) the rollups use."""
+
+    order_key: str
+    type: str
+    user_id: str | None = None
+    goal_id: str | None = None
+    quantity: int | None = None
+    group: str | None = None
+    plan_id: str | None = None  # seat activity only
+
+
+@dataclass
+class AiFigures:
+    """SPEC §3: distinct goals evaluated, distinct goals with alignment suggestions, suggestions."""
+
+    quality_check: set[str] = field(default_factory=set)
+    suggest_alignment: set[str] = field(default_factory=set)
+    suggest_goal: int = 0
+
+    def add(self, other: AiFigures) -> None:
+        self.quality_check |= other.quality_check
+        self.suggest_alignment |= other.suggest_alignment
+        self.suggest_goal += other.suggest_goal
+
+    def by_type(self) -> dict[str, int]:
+        return {
+            "quality_check": len(self.quality_check),
+            "suggest_alignment": len(self.suggest_alignment),
+            "suggest_goal": self.suggest_goal,
+        }
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_type().values())
+
+
+@dataclass
+class GroupFigures:
+    active_users: set[str] = field(default_factory=set)
+    ai: AiFigures = field(default_factory=AiFigures)
+
+
+@dataclass(frozen=True)
+class SeatSwing:
+    """How far seats in use moved within a day, relative to the day's start."""
+
+    low: int
+    high: int
+    net: int
+
+
+@dataclass
+class DayFigures:
+    ai: AiFigures = field(default_factory=AiFigures)
+    lifecycle: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LIFECYCLE_COUNTS.values(), 0))
+    groups: dict[str, GroupFigures] = field(default_factory=dict)
+    seat_swings: dict[str, SeatSwing] = field(default_factory=dict)
+    has_lifecycle_events: bool = False
+
+
+def _count_ai(figures: AiFigures, event: DayEvent) -> None:
+    if event.type == "ai.quality_check" and event.goal_id:
+        figures.quality_check.add(event.goal_id)
+    elif event.type == "ai.suggest_alignment" and event.goal_id:
+        figures.suggest_alignment.add(event.goal_id)
+    elif event.type == "ai.suggest_goal":
+        figures.suggest_goal += event.quantity or 1
+
+
+def day_figures(events: Iterable[DayEvent], group_of_user: Mapping[str, str]) -> DayFigures:
+    """One day of one organization, from its events in any order. An event's group is its own
+    ``group``, else its user's group in the directory, else ``unassigned``."""
+    figures = DayFigures()
+    seat_steps: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for event in events:
+        group = event.group or (group_of_user.get(event.user_id) if event.user_id else None) or UNASSIGNED_GROUP
+        if event.type.startswith("ai."):
+            _count_ai(figures.ai, event)
+            _count_ai(figures.groups.setdefault(group, GroupFigures()).ai, event)
+        elif event.type == "user.login" and event.user_id:
+            figures.groups.setdefault(group, GroupFigures()).active_users.add(event.user_id)
+        elif event.type in SEAT_CHANGES and event.plan_id:
+            seat_steps[event.plan_id].append((event.order_key, SEAT_CHANGES[event.type]))
+        if event.type in LIFECYCLE_COUNTS:
+            figures.lifecycle[LIFECYCLE_COUNTS[event.type]] += 1
+        if event.type.startswith("user.") and event.type != "user.login":
+            figures.has_lifecycle_events = True
+    for plan_id, steps in seat_steps.items():
+        level = low = high = 0
+        for _, step in sorted(steps):
+            level += step
+            low, high = min(low, level), max(high, level)
+        figures.seat_swings[plan_id] = SeatSwing(low=low, high=high, net=level)
+    return figures
+
+
+# ---------------------------------------------------------------- reports: adding days up
+
+
+@dataclass(frozen=True)
+class StoredDay:
+    """A day's figures as the report reads them back (organization-wide, or one group's)."""
+
+    day: date
+    ai: AiFigures
+    lifecycle: Mapping[str, int]
+    active_users: frozenset[str] = frozenset()
+
+
+def ai_actions(days: Sequence[StoredDay], window: Window) -> dict[str, object]:
+    """SPEC §3 over the window and per ISO week: distinct within each, so weeks need not add up."""
+    total = AiFigures()
+    weeks: dict[date, AiFigures] = {}
+    for stored in days:
+        total.add(stored.ai)
+        weeks.setdefault(iso_week_start(stored.day), AiFigures()).add(stored.ai)
+    weekly = []
+    for week in window_weeks(window):
+        figures = weeks.get(week, AiFigures())
+        weekly.append({"week_start": week.isoformat(), **figures.by_type(), "total": figures.total})
+    return {"total": total.total, "by_type": total.by_type(), "weekly": weekly}
+
+
+def user_activity(days: Sequence[StoredDay], window: Window) -> dict[str, object]:
+    """SPEC §6: lifecycle events counted in the window and per ISO week."""
+    names = tuple(LIFECYCLE_COUNTS.values())
+    totals = dict.fromkeys(names, 0)
+    weeks: dict[date, dict[str, int]] = {}
+    for stored in days:
+        week = weeks.setdefault(iso_week_start(stored.day), dict.fromkeys(names, 0))
+        for name in names:
+            totals[name] += stored.lifecycle.get(name, 0)
+            week[name] += stored.lifecycle.get(name, 0)
+    weekly = [{"week_start": w.isoformat(), **weeks.get(w, dict.fromkeys(names, 0))} for w in window_weeks(window)]
+    return {"totals": totals, "weekly": weekly}
+
+
+def consumption_by_group(group_days: Mapping[str, Sequence[StoredDay]]) -> list[dict[str, object]]:
+    """Per group: distinct users who logged in during the window, and AI actions (SPEC §3 rules)."""
+    rows = []
+    for group in sorted(group_days):
+        users: set[str] = set()
+        ai = AiFigures()
+        for stored in group_days[group]:
+            users |= stored.active_users
+            ai.add(stored.ai)
+        rows.append({"group": group, "active_users": len(users), "ai_actions": ai.total})
+    return rows
+
+
+def window_weeks(window: Window) -> list[date]:
+    """The ISO weeks the window touches, by their Monday (the first may start before the window)."""
+    weeks = []
+    week = iso_week_start(window.first)
+    while week <= window.last:
+        weeks.append(week)
+        week += timedelta(days=7)
+    return weeks
+
+
+# ---------------------------------------------------------------- roles at the end of a window
+
+
+@dataclass(frozen=True)
+class LifecycleEntry:
+    """One lifecycle event in a user's history: what it set (None: left as it was)."""
+
+    order_key: str
+    status: str | None
+    roles: tuple[str, ...] | None
+
+
+def state_before(history: Iterable[LifecycleEntry], end_key: str) -> tuple[str | None, tuple[str, ...]]:
+    """A user's status and roles as the latest events before ``end_key`` left them."""
+    status: tuple[str, str | None] = ("", None)
+    roles: tuple[str, tuple[str, ...]] = ("", ())
+    for entry in history:
+        if entry.order_key >= end_key:
+            continue
+        if entry.status is not None and entry.order_key > status[0]:
+            status = (entry.order_key, entry.status)
+        if entry.roles is not None and entry.order_key > roles[0]:
+            roles = (entry.order_key, entry.roles)
+    return status[1], roles[1]
+
+
+def roles_distribution(histories: Iterable[Sequence[LifecycleEntry]], end_key: str) -> dict[str, int]:
+    """SPEC §6: per role, the users holding it whose status is active at the end of the window."""
+    counts: dict[str, int] = defaultdict(int)
+    for history in histories:
+        status, roles = state_before(history, end_key)
+        if status == "active":
+            for role in set(roles):
+                counts[role] += 1
+    return dict(sorted(counts.items()))
+
+
+def end_of_day_key(day: date) -> str:
+    """The order key of the instant a UTC day ends (events before it belong to the day or earlier)."""
+    return f"{(day + timedelta(days=1)).isoformat()}T00:00:00.000000Z"

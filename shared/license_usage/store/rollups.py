@@ -1,0 +1,274 @@
+"""What the scheduled rollups keep in ``LicensingTable``, and the dirty-day marks that tell them
+which days to recompute.
+
+- ``DIRTY`` / ``<org_id>#<day>``: a day that received events since its last rollup.
+- ``DAILY#<org_id>`` / ``<day>`` and ``<day>#G#<group>``: a day's figures, organization-wide
+  and per group (reports add these up; they never read raw events).
+- ``SEATHIST#<plan_id>`` / ``<day>``: how far seats in use moved within the day.
+- ``ROLES#<org_id>`` / ``<day>``: roles of active users at the end of a day when they changed.
+- ``ROLLUP#<org_id>`` / ``META``: when the organization's figures were last rolled up."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.exceptions import DeleteError
+
+from license_usage.domain.rollups import AiFigures, DayEvent, DayFigures, SeatSwing, StoredDay
+from license_usage.domain.timestamps import format_utc
+from license_usage.store.tables import EventRecord, LicensingItem
+
+DIRTY_PARTITION = "DIRTY"
+_DAY_EVENT_FIELDS = ["at", "type", "user_id", "goal_id", "quantity", "group", "properties"]
+
+
+class DirtyDayRecord(LicensingItem):
+    org_id = UnicodeAttribute()
+    day = UnicodeAttribute()
+    marks = NumberAttribute(default=0)
+    marked_at = UnicodeAttribute()
+
+
+class DailyRecord(LicensingItem):
+    quality_check = UnicodeSetAttribute(null=True)
+    suggest_alignment = UnicodeSetAttribute(null=True)
+    suggest_goal = NumberAttribute(default=0)
+    added = NumberAttribute(default=0)
+    invited = NumberAttribute(default=0)
+    deactivated = NumberAttribute(default=0)
+    deleted = NumberAttribute(default=0)
+    active_users = UnicodeSetAttribute(null=True)  # group items only
+
+
+class SeatSwingRecord(LicensingItem):
+    low = NumberAttribute()
+    high = NumberAttribute()
+    net = NumberAttribute()
+
+
+class RolesRecord(LicensingItem):
+    counts = JSONAttribute()
+
+
+class RollupMetaRecord(LicensingItem):
+    data_as_of = UnicodeAttribute()
+
+
+# ---------------------------------------------------------------- dirty days
+
+
+@dataclass(frozen=True)
+class DirtyDay:
+    org_id: str
+    day: str
+    marks: int
+
+
+def mark_days_dirty(org_id: str, days: Iterable[str], now: datetime) -> None:
+    """Written before the events themselves, so a day can never hold events no rollup will see."""
+    for day in sorted(set(days)):
+        DirtyDayRecord(DIRTY_PARTITION, f"{org_id}#{day}").update(
+            actions=[
+                DirtyDayRecord.org_id.set(org_id),
+                DirtyDayRecord.day.set(day),
+                DirtyDayRecord.marks.add(1),
+                DirtyDayRecord.marked_at.set(format_utc(now)),
+            ]
+        )
+
+
+def dirty_days() -> list[DirtyDay]:
+    return [
+        DirtyDay(record.org_id, record.day, int(record.marks))
+        for record in DirtyDayRecord.query(DIRTY_PARTITION, consistent_read=True)
+    ]
+
+
+def dirty_days_of(org_id: str) -> list[str]:
+    records = DirtyDayRecord.query(DIRTY_PARTITION, DirtyDayRecord.sk.startswith(f"{org_id}#"), consistent_read=True)
+    return [record.day for record in records]
+
+
+def clear_dirty_day(dirty: DirtyDay) -> bool:
+    """Forget the mark unless events arrived for the day while it was being rolled up."""
+    try:
+        DirtyDayRecord(DIRTY_PARTITION, f"{dirty.org_id}#{dirty.day}").delete(
+            condition=DirtyDayRecord.marks == dirty.marks
+        )
+    except DeleteError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+# ---------------------------------------------------------------- reading a day of events
+
+
+def _value(attribute: dict[str, Any] | None) -> Any:
+    if not attribute:
+        return None
+    if "S" in attribute:
+        return attribute["S"]
+    if "N" in attribute:
+        return int(attribute["N"])
+    return None
+
+
+def day_events(org_id: str, day: str) -> Iterator[DayEvent]:
+    """Every event of one organization's UTC day, only the attributes the rollup needs (the
+    low-level query skips building full models: a busy day holds hundreds of thousands)."""
+    connection = EventRecord._get_connection()
+    start_key: dict[str, Any] | None = None
+    while True:
+        page = connection.query(
+            f"{org_id}#{day}",
+            index_name="by_day",
+            attributes_to_get=_DAY_EVENT_FIELDS,
+            exclusive_start_key=start_key,
+        )
+        for item in page.get("Items", []):
+            plan_id = None
+            if "properties" in item and item["type"]["S"].startswith("seat."):
+                plan_id = json.loads(item["properties"]["S"]).get("plan_id")
+            yield DayEvent(
+                order_key=item["at"]["S"],
+                type=item["type"]["S"],
+                user_id=_value(item.get("user_id")),
+                goal_id=_value(item.get("goal_id")),
+                quantity=_value(item.get("quantity")),
+                group=_value(item.get("group")),
+                plan_id=plan_id,
+            )
+        start_key = page.get("LastEvaluatedKey")
+        if not start_key:
+            return
+
+
+# ---------------------------------------------------------------- a day's figures
+
+
+def daily_partition(org_id: str) -> str:
+    return f"DAILY#{org_id}"
+
+
+def save_day_figures(org_id: str, day: str, figures: DayFigures) -> None:
+    """Replace the day's stored figures (its group items included) with ``figures``."""
+    partition = daily_partition(org_id)
+    stale = {record.sk for record in DailyRecord.query(partition, DailyRecord.sk.startswith(day), consistent_read=True)}
+    records = [_daily_record(partition, day, figures.ai, figures.lifecycle, None)]
+    for group, group_figures in figures.groups.items():
+        records.append(_daily_record(partition, f"{day}#G#{group}", group_figures.ai, {}, group_figures.active_users))
+    with DailyRecord.batch_write() as batch:
+        for record in records:
+            batch.save(record)
+            stale.discard(record.sk)
+        for sk in stale:
+            batch.delete(DailyRecord(partition, sk))
+
+
+def _daily_record(
+    partition: str, sk: str, ai: AiFigures, lifecycle: dict[str, int], users: set[str] | None
+) -> DailyRecord:
+    return DailyRecord(
+        partition,
+        sk,
+        quality_check=set(ai.quality_check) or None,
+        suggest_alignment=set(ai.suggest_alignment) or None,
+        suggest_goal=ai.suggest_goal,
+        active_users=set(users) if users else None,
+        added=lifecycle.get("added", 0),
+        invited=lifecycle.get("invited", 0),
+        deactivated=lifecycle.get("deactivated", 0),
+        deleted=lifecycle.get("deleted", 0),
+    )
+
+
+def stored_days(org_id: str, first: date, last: date) -> tuple[list[StoredDay], dict[str, list[StoredDay]]]:
+    """The organization's days in [first, last] and, per group, the group's days."""
+    organization: list[StoredDay] = []
+    groups: dict[str, list[StoredDay]] = {}
+    for record in DailyRecord.query(
+        daily_partition(org_id), DailyRecord.sk.between(first.isoformat(), f"{last.isoformat()}#~")
+    ):
+        day_text, _, group = record.sk.partition("#G#")
+        stored = StoredDay(
+            day=date.fromisoformat(day_text),
+            ai=AiFigures(
+                set(record.quality_check or ()), set(record.suggest_alignment or ()), int(record.suggest_goal or 0)
+            ),
+            lifecycle={
+                "added": int(record.added or 0),
+                "invited": int(record.invited or 0),
+                "deactivated": int(record.deactivated or 0),
+                "deleted": int(record.deleted or 0),
+            },
+            active_users=frozenset(record.active_users or ()),
+        )
+        if group:
+            groups.setdefault(group, []).append(stored)
+        else:
+            organization.append(stored)
+    return organization, groups
+
+
+# ---------------------------------------------------------------- seats within a day
+
+
+def save_seat_swing(plan_id: str, day: str, swing: SeatSwing | None) -> None:
+    record = SeatSwingRecord(f"SEATHIST#{plan_id}", day)
+    if swing is None:
+        record.delete()
+    else:
+        record.low, record.high, record.net = swing.low, swing.high, swing.net
+        record.save()
+
+
+def seat_swings(plan_id: str, first: date, last: date) -> dict[str, SeatSwing]:
+    return {
+        record.sk: SeatSwing(int(record.low), int(record.high), int(record.net))
+        for record in SeatSwingRecord.query(
+            f"SEATHIST#{plan_id}", SeatSwingRecord.sk.between(first.isoformat(), last.isoformat())
+        )
+    }
+
+
+# ---------------------------------------------------------------- roles and freshness
+
+
+def save_roles(org_id: str, counts_by_day: dict[str, dict[str, int]], since: str) -> None:
+    """Replace the organization's role snapshots from ``since`` on."""
+    partition = f"ROLES#{org_id}"
+    stale = {r.sk for r in RolesRecord.query(partition, RolesRecord.sk >= since, consistent_read=True)}
+    with RolesRecord.batch_write() as batch:
+        for day, counts in counts_by_day.items():
+            batch.save(RolesRecord(partition, day, counts=counts))
+            stale.discard(day)
+        for day in stale:
+            batch.delete(RolesRecord(partition, day))
+
+
+def roles_at(org_id: str, day: date) -> dict[str, int]:
+    """The latest snapshot at or before the end of ``day`` (nobody active before the first)."""
+    for record in RolesRecord.query(
+        f"ROLES#{org_id}", RolesRecord.sk <= day.isoformat(), scan_index_forward=False, limit=1
+    ):
+        counts: dict[str, int] = record.counts
+        return counts
+    return {}
+
+
+def set_data_as_of(org_id: str, now: datetime) -> None:
+    RollupMetaRecord(f"ROLLUP#{org_id}", "META", data_as_of=format_utc(now)).save()
+
+
+def data_as_of(org_id: str) -> str | None:
+    try:
+        return str(RollupMetaRecord.get(f"ROLLUP#{org_id}", "META").data_as_of)
+    except RollupMetaRecord.DoesNotExist:
+        return None

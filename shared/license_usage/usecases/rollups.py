@@ -1,0 +1,112 @@
+"""The scheduled rollups (SPEC §7): recompute exactly the days that received events since the
+last run, so that reports read precomputed figures and a late event counts as if on time."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from license_usage.domain.consumption import INACTIVE_AFTER_DAYS
+from license_usage.domain.plans import PlanType
+from license_usage.domain.rollups import day_figures, end_of_day_key, roles_distribution
+from license_usage.domain.timestamps import format_utc
+from license_usage.store.consumption import count_inactive_seat_holders
+from license_usage.store.orgs import all_org_ids
+from license_usage.store.plans import plans_of_org, set_inactive_assignments, set_month_peak
+from license_usage.store.rollups import (
+    DirtyDay,
+    clear_dirty_day,
+    day_events,
+    dirty_days,
+    save_day_figures,
+    save_roles,
+    save_seat_swing,
+    set_data_as_of,
+)
+from license_usage.store.users import lifecycle_histories, users_by_id
+from license_usage.usecases.seat_history import month_peak
+
+
+@dataclass
+class RollupReport:
+    days_rolled_up: list[str] = field(default_factory=list)  # "<org_id>/<day>"
+    days_left_dirty: list[str] = field(default_factory=list)
+    roles_recomputed: list[str] = field(default_factory=list)
+    inactive_assignments: dict[str, int] = field(default_factory=dict)
+    month_peaks: dict[str, int] = field(default_factory=dict)
+
+
+def roll_up_day(org_id: str, day: str) -> bool:
+    """Recompute one organization's day from its events. True when it held lifecycle events."""
+    events = list(day_events(org_id, day))
+    # Logins and AI actions without a group of their own count in their user's directory group.
+    ungrouped = sorted(
+        {e.user_id for e in events if e.user_id and not e.group and e.type.startswith(("user.login", "ai."))}
+    )
+    groups = {user_id: user.group for user_id, user in users_by_id(org_id, ungrouped).items() if user.group}
+    figures = day_figures(events, groups)
+    save_day_figures(org_id, day, figures)
+    for plan_id, swing in figures.seat_swings.items():
+        save_seat_swing(plan_id, day, swing)
+    return figures.has_lifecycle_events
+
+
+def recompute_roles(org_id: str, since: date) -> None:
+    """Role snapshots from ``since`` on, at the end of every day on which some user's status or
+    roles changed (the users directory keeps each user's lifecycle history)."""
+    histories = lifecycle_histories(org_id)
+    change_days = {since} | {date.fromisoformat(entry.order_key[:10]) for history in histories for entry in history}
+    counts = {
+        day.isoformat(): roles_distribution(histories, end_of_day_key(day))
+        for day in sorted(change_days)
+        if day >= since
+    }
+    save_roles(org_id, counts, since.isoformat())
+
+
+def refresh_inactive_assignments(now: datetime, report: RollupReport) -> None:
+    """SPEC §2: a seat held by a user with no login in the last 30 days."""
+    active_since = format_utc(now - timedelta(days=INACTIVE_AFTER_DAYS))
+    for org_id in all_org_ids():
+        for plan in plans_of_org(org_id):
+            if plan.type is PlanType.SEATS and plan.covers(now):
+                count = count_inactive_seat_holders(plan.plan_id, active_since)
+                set_inactive_assignments(plan.plan_id, count)
+                report.inactive_assignments[plan.plan_id] = count
+
+
+def run_daily_rollup(now: datetime) -> RollupReport:
+    report = RollupReport()
+    by_org: dict[str, list[DirtyDay]] = defaultdict(list)
+    for dirty in dirty_days():
+        by_org[dirty.org_id].append(dirty)
+    for org_id, days in by_org.items():
+        lifecycle_since: date | None = None
+        for dirty in sorted(days, key=lambda d: d.day):
+            if roll_up_day(org_id, dirty.day):
+                day = date.fromisoformat(dirty.day)
+                lifecycle_since = day if lifecycle_since is None else min(lifecycle_since, day)
+            label = f"{org_id}/{dirty.day}"
+            (report.days_rolled_up if clear_dirty_day(dirty) else report.days_left_dirty).append(label)
+        if lifecycle_since is not None:
+            recompute_roles(org_id, lifecycle_since)
+            report.roles_recomputed.append(org_id)
+        set_data_as_of(org_id, now)
+    refresh_inactive_assignments(now, report)
+    return report
+
+
+def run_monthly_rollup(now: datetime) -> RollupReport:
+    """After a month ends: roll up what is left of it, then settle each seats plan's exact peak."""
+    report = run_daily_rollup(now)
+    month_last = now.date().replace(day=1) - timedelta(days=1)
+    month_first = month_last.replace(day=1)
+    for org_id in all_org_ids():
+        for plan in plans_of_org(org_id):
+            overlaps = plan.start.date() <= month_last and month_first < plan.end.date()
+            if plan.type is PlanType.SEATS and overlaps:
+                peak = month_peak(plan, month_first, month_last)
+                set_month_peak(plan.plan_id, month_first.strftime("%Y-%m"), peak)
+                report.month_peaks[plan.plan_id] = peak
+    return report
