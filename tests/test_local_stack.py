@@ -177,6 +177,7 @@ def test_tables_keep_their_data_across_a_restart_and_fresh_empties_them(
 
     third = stack_launcher(state, fresh=True)
     assert third.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"] == 0
+    third.stop()
 
 
 SCRATCH = "ScratchTable"
