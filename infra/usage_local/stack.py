@@ -175,7 +175,8 @@ class LocalStack:
             )
         )
         threading.Thread(target=self.lambdas.prewarm, args=(served,), daemon=True).start()
-        self.scheduler = Scheduler(self.template.schedules(), self._fire)
+        schedules = [s for s in self.template.schedules() if s.function in specs]
+        self.scheduler = Scheduler(schedules, self._fire)
         self.scheduler.start()
         self._write_stack_file()
 
