@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 import requests
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Stack(Protocol):

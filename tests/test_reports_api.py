@@ -1,0 +1,338 @@
+"""Rollups and what they feed (SPEC §3, §5, §6, §7), through the local API and
+``usage-local invoke``: the License & AI Usage report, seat history and the activity log."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+
+from tests.support import ROOT, bearer, create_key, create_plan, iso, login, new_org, send, vendor
+
+Stack = Any
+
+
+def invoke(stack: Stack, function: str, at: datetime) -> dict[str, Any]:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "usage_local",
+            "invoke",
+            function,
+            "--time",
+            iso(at),
+            "--state-dir",
+            str(stack.state_dir),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def roll_up(stack: Stack) -> dict[str, Any]:
+    return invoke(stack, "DailyRollupFunction", datetime.now(UTC))
+
+
+def report(stack: Stack, org_id: str, **params: str) -> dict[str, Any]:
+    answer = requests.get(
+        f"{stack.url}/v1/orgs/{org_id}/reports/license-ai-usage",
+        params=params,
+        headers=bearer(stack, "reporter", org_id),
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def ev(event_id: str, kind: str, timestamp: str, **fields: Any) -> dict[str, Any]:
+    return {"id": event_id, "type": kind, "timestamp": timestamp, **fields}
+
+
+OCTOBER = {"timeframe": "custom", "from": "2026-10-05", "to": "2026-10-18"}
+
+
+@pytest.fixture(scope="module")
+def reported_org(stack: Stack) -> str:
+    """One organization with two ISO weeks of AI actions, lifecycle events and logins in groups."""
+    org_id = new_org("report")
+    key = create_key(stack, org_id)
+    events = [
+        # Week of Monday 5 October 2026.
+        ev("q1", "ai.quality_check", "2026-10-06T10:00:00Z", goal_id="g1", group="north"),
+        ev("q2", "ai.quality_check", "2026-10-07T10:00:00Z", goal_id="g1", group="north"),
+        ev("q3", "ai.quality_check", "2026-10-11T23:59:59Z", goal_id="g2", group="south"),
+        ev("a1", "ai.suggest_alignment", "2026-10-06T11:00:00Z", goal_id="g1"),
+        ev("s1", "ai.suggest_goal", "2026-10-06T12:00:00Z", quantity=3, group="north"),
+        # Week of Monday 12 October (the first one at 23:30 -08:00 on Sunday is Monday in UTC).
+        ev("q4", "ai.quality_check", "2026-10-11T23:30:00-08:00", goal_id="g1", group="north"),
+        ev("q5", "ai.quality_check", "2026-10-13T09:00:00Z", goal_id="g3", group="south"),
+        ev("a2", "ai.suggest_alignment", "2026-10-12T11:00:00Z", goal_id="g1"),
+        ev("s2", "ai.suggest_goal", "2026-10-13T12:00:00Z"),
+        # Outside the window: the day before and the day after.
+        ev("q6", "ai.quality_check", "2026-10-04T23:59:59Z", goal_id="g9"),
+        ev("q7", "ai.quality_check", "2026-10-19T00:00:00Z", goal_id="g9"),
+        # Users.
+        ev("c0", "user.created", "2026-09-01T00:00:00Z", user_id="cat", roles=["admin", "learner"], group="south"),
+        ev("c1", "user.created", "2026-10-05T08:00:00Z", user_id="ann", roles=["coach"], group="north"),
+        ev("c2", "user.created", "2026-10-06T08:00:00Z", user_id="bob", roles=["learner"]),
+        ev("i1", "user.invited", "2026-10-13T08:00:00Z", user_id="eve"),
+        ev("c3", "user.created", "2026-10-14T08:00:00Z", user_id="eve", roles=["learner"]),
+        ev("r1", "user.roles_changed", "2026-10-15T08:00:00Z", user_id="eve", roles=["coach", "admin"]),
+        ev("d1", "user.deactivated", "2026-10-16T08:00:00Z", user_id="bob"),
+        ev("x1", "user.created", "2026-10-17T08:00:00Z", user_id="fay", roles=["observer"]),
+        ev("x2", "user.deleted", "2026-10-18T23:00:00Z", user_id="fay"),
+        ev("c4", "user.created", "2026-10-19T00:00:01Z", user_id="dan", roles=["coach"]),
+        # Logins: ann in her directory group, cat in an event's own group.
+        login("l1", "ann", "2026-10-07T08:00:00Z"),
+        login("l2", "ann", "2026-10-14T08:00:00Z"),
+        login("l3", "cat", "2026-10-08T08:00:00Z", group="east"),
+        login("l4", "bob", "2026-10-08T09:00:00Z"),
+    ]
+    body = send(stack, key, events).json()
+    assert (body["accepted"], body["rejected"]) == (len(events), [])
+    roll_up(stack)
+    return org_id
+
+
+def test_ai_actions_are_distinct_in_the_window_and_within_each_iso_week(stack: Stack, reported_org: str) -> None:
+    body = report(stack, reported_org, **OCTOBER)
+    assert body["timeframe"] == {"name": "custom", "from": "2026-10-05", "to": "2026-10-18"}
+    ai = body["ai_actions"]
+    assert ai["by_type"] == {"quality_check": 3, "suggest_alignment": 1, "suggest_goal": 4}
+    assert ai["total"] == 8
+    assert ai["weekly"] == [
+        {"week_start": "2026-10-05", "quality_check": 2, "suggest_alignment": 1, "suggest_goal": 3, "total": 6},
+        {"week_start": "2026-10-12", "quality_check": 2, "suggest_alignment": 1, "suggest_goal": 1, "total": 4},
+    ]
+
+
+def test_user_activity_counts_lifecycle_events_per_window_and_week(stack: Stack, reported_org: str) -> None:
+    activity = report(stack, reported_org, **OCTOBER)["user_activity"]
+    assert activity["totals"] == {"added": 4, "invited": 1, "deactivated": 1, "deleted": 1}
+    assert activity["weekly"] == [
+        {"week_start": "2026-10-05", "added": 2, "invited": 0, "deactivated": 0, "deleted": 0},
+        {"week_start": "2026-10-12", "added": 2, "invited": 1, "deactivated": 1, "deleted": 1},
+    ]
+
+
+def test_roles_are_those_of_users_active_at_the_end_of_the_window(stack: Stack, reported_org: str) -> None:
+    assert report(stack, reported_org, **OCTOBER)["roles_distribution"] == {"admin": 2, "coach": 2, "learner": 1}
+    earlier = report(stack, reported_org, timeframe="custom", **{"from": "2026-10-01", "to": "2026-10-06"})
+    assert earlier["roles_distribution"] == {"admin": 1, "coach": 1, "learner": 2}
+
+
+def test_consumption_by_group_uses_the_events_group_else_the_users(stack: Stack, reported_org: str) -> None:
+    groups = {row["group"]: row for row in report(stack, reported_org, **OCTOBER)["consumption_by_group"]}
+    assert groups["north"] == {"group": "north", "active_users": 1, "ai_actions": 4}  # g1 + 3 suggestions
+    assert groups["south"] == {"group": "south", "active_users": 0, "ai_actions": 2}
+    assert groups["east"]["active_users"] == 1
+    assert groups["unassigned"] == {"group": "unassigned", "active_users": 1, "ai_actions": 2}
+
+
+def test_a_timeframe_with_no_data_reports_zeros(stack: Stack) -> None:
+    org_id = new_org("empty")
+    create_plan(stack, org_id, type="mau", product="learn", amount=10, start="2026-01-01T00:00:00Z")
+    body = report(stack, org_id, timeframe="last_year")
+    year = datetime.now(UTC).year - 1
+    assert body["timeframe"] == {"name": "last_year", "from": f"{year}-01-01", "to": f"{year}-12-31"}
+    assert body["ai_actions"]["total"] == 0
+    assert len(body["ai_actions"]["weekly"]) in (52, 53)
+    assert all(week["total"] == 0 for week in body["ai_actions"]["weekly"])
+    assert body["user_activity"]["totals"] == {"added": 0, "invited": 0, "deactivated": 0, "deleted": 0}
+    assert (body["roles_distribution"], body["consumption_by_group"]) == ({}, [])
+    assert body["license_usage"]["plans"] == []
+    assert body["freshness"] == "current"
+
+
+@pytest.mark.parametrize(
+    "timeframe", ["this_month", "last_month", "this_quarter", "last_quarter", "this_year", "last_year", "last_30_days"]
+)
+def test_every_named_timeframe_resolves_to_utc_dates(stack: Stack, reported_org: str, timeframe: str) -> None:
+    body = report(stack, reported_org, timeframe=timeframe)
+    first, last = date.fromisoformat(body["timeframe"]["from"]), date.fromisoformat(body["timeframe"]["to"])
+    today = datetime.now(UTC).date()
+    assert first <= last <= today
+    assert body["ai_actions"]["weekly"][0]["week_start"] <= first.isoformat()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"timeframe": "fortnight"},
+        {"timeframe": "custom", "from": "2026-10-01"},
+        {"timeframe": "custom", "from": "2026-10-10", "to": "2026-10-01"},
+        {"timeframe": "custom", "from": "10/01/2026", "to": "2026-10-02"},
+    ],
+    ids=["unknown", "no-to", "reversed", "not-a-date"],
+)
+def test_bad_timeframes_are_422(stack: Stack, reported_org: str, params: dict[str, str]) -> None:
+    answer = requests.get(
+        f"{stack.url}/v1/orgs/{reported_org}/reports/license-ai-usage", params=params, headers=vendor(stack), timeout=30
+    )
+    assert answer.status_code == 422, answer.text
+
+
+def test_a_late_event_is_reflected_exactly_after_the_next_rollup_and_reruns_change_nothing(stack: Stack) -> None:
+    org_id = new_org("late")
+    key = create_key(stack, org_id)
+    late_day = (datetime.now(UTC) - timedelta(days=300)).replace(hour=12, minute=0, second=0, microsecond=0)
+    window = {"timeframe": "custom", "from": late_day.date().isoformat(), "to": late_day.date().isoformat()}
+    send(stack, key, [ev("on-time", "ai.quality_check", iso(late_day), goal_id="g1")])
+    roll_up(stack)
+    before = report(stack, org_id, **window)
+    assert (before["ai_actions"]["total"], before["freshness"]) == (1, "current")
+
+    send(
+        stack,
+        key,
+        [
+            ev("late", "ai.quality_check", iso(late_day + timedelta(hours=1)), goal_id="g2"),
+            ev("late-dup", "ai.quality_check", iso(late_day + timedelta(hours=2)), goal_id="g1"),
+        ],
+    )
+    pending = report(stack, org_id, **window)
+    assert (pending["ai_actions"]["total"], pending["freshness"]) == (1, "aggregating")
+    first_run = roll_up(stack)
+    assert f"{org_id}/{late_day.date().isoformat()}" in first_run["days_rolled_up"]
+    after = report(stack, org_id, **window)
+    assert (after["ai_actions"]["by_type"]["quality_check"], after["freshness"]) == (2, "current")
+
+    second_run = roll_up(stack)
+    assert f"{org_id}/{late_day.date().isoformat()}" not in second_run["days_rolled_up"]
+    again = report(stack, org_id, **window)
+    for section in ("ai_actions", "user_activity", "roles_distribution", "consumption_by_group"):
+        assert again[section] == after[section]
+
+
+def test_replaying_a_rollup_for_an_earlier_instant_changes_nothing(stack: Stack, reported_org: str) -> None:
+    before = report(stack, reported_org, **OCTOBER)
+    invoke(stack, "DailyRollupFunction", datetime(2026, 10, 19, 0, 15, tzinfo=UTC))
+    invoke(stack, "MonthlyRollupFunction", datetime(2026, 11, 1, 0, 45, tzinfo=UTC))
+    after = report(stack, reported_org, **OCTOBER)
+    for section in ("ai_actions", "user_activity", "roles_distribution", "consumption_by_group"):
+        assert after[section] == before[section]
+
+
+def test_seat_history_gives_each_days_lowest_and_highest_seats_in_use(stack: Stack) -> None:
+    org_id = new_org("history")
+    key = create_key(stack, org_id)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today - timedelta(days=10)
+    plan = create_plan(stack, org_id, type="seats", product="learn", amount=2, overdraft=1, start=iso(start))
+    day = lambda n, h: iso(start + timedelta(days=n, hours=h))  # noqa: E731
+    send(
+        stack,
+        key,
+        [
+            login("h1", "ann", day(1, 8)),
+            login("h2", "bob", day(1, 9)),
+            {"id": "h3", "type": "user.deactivated", "timestamp": day(1, 10), "user_id": "bob"},
+            login("h4", "cat", day(3, 8)),
+            login("h5", "dan", day(3, 9)),
+            {"id": "h6", "type": "user.deleted", "timestamp": day(3, 10), "user_id": "cat"},
+            {"id": "h7", "type": "user.deleted", "timestamp": day(3, 11), "user_id": "dan"},
+        ],
+    )
+    roll_up(stack)
+    answer = requests.get(
+        f"{stack.url}/v1/orgs/{org_id}/plans/{plan['plan_id']}/seat-history",
+        params={"days": 11},
+        headers=bearer(stack, "org_admin", org_id),
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    rows = {row["date"]: row for row in answer.json()["items"]}
+    assert len(rows) == 11
+    d = lambda n: (start + timedelta(days=n)).date().isoformat()  # noqa: E731
+    assert (rows[d(0)]["min"], rows[d(0)]["max"]) == (0, 0)
+    assert (rows[d(1)]["min"], rows[d(1)]["max"]) == (0, 2)
+    assert (rows[d(2)]["min"], rows[d(2)]["max"]) == (1, 1)
+    assert (rows[d(3)]["min"], rows[d(3)]["max"]) == (1, 3)
+    assert (rows[d(4)]["min"], rows[d(4)]["max"]) == (1, 1)
+    assert (rows[d(3)]["seat_limit"], rows[d(3)]["hard_limit"]) == (2, 3)
+    too_long = requests.get(
+        f"{stack.url}/v1/orgs/{org_id}/plans/{plan['plan_id']}/seat-history",
+        params={"days": 91},
+        headers=vendor(stack),
+        timeout=30,
+    )
+    assert too_long.status_code == 422
+
+
+def test_the_activity_log_is_newest_first_filtered_and_paged(stack: Stack) -> None:
+    org_id = new_org("activity")
+    key = create_key(stack, org_id)
+    plan = create_plan(
+        stack, org_id, type="seats", product="learn", amount=1, enforcement="hard", start="2026-10-01T00:00:00Z"
+    )
+    send(
+        stack,
+        key,
+        [
+            login("a1", "ann", "2026-10-02T08:00:00Z", ip="10.0.0.1", properties={"instance_id": "eu-1"}),
+            login("a2", "bob", "2026-10-03T08:00:00Z", ip="10.0.0.2"),
+            {
+                "id": "a3",
+                "type": "feature.used",
+                "timestamp": "2026-10-04T08:00:00Z",
+                "user_id": "ann",
+                "feature": "export",
+                "product": "learn",
+            },
+            {
+                "id": "a4",
+                "type": "license.refresh",
+                "timestamp": "2026-10-05T08:00:00Z",
+                "user_id": "ann",
+                "product": "learn",
+            },
+            {"id": "a5", "type": "user.deactivated", "timestamp": "2026-10-06T08:00:00Z", "user_id": "ann"},
+            login("a6", "zed", "2026-10-06T09:00:00Z", product="observe"),
+        ],
+    )
+    url = f"{stack.url}/v1/orgs/{org_id}/plans/{plan['plan_id']}/activity"
+    headers = bearer(stack, "reporter", org_id)
+    entries, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"limit": 2, "from": "2026-10-01", "to": "2026-10-31"}
+        if cursor:
+            params["cursor"] = cursor
+        page = requests.get(url, params=params, headers=headers, timeout=30).json()
+        entries += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    kinds = [(e["type"], e["user_id"]) for e in entries]
+    assert kinds == [
+        ("seat.released", "ann"),
+        ("user.deactivated", "ann"),
+        ("license.refresh", "ann"),
+        ("feature.used", "ann"),
+        ("seat.denied", "bob"),
+        ("user.login", "bob"),
+        ("seat.claimed", "ann"),
+        ("user.login", "ann"),
+    ]
+    first_login = entries[-1]
+    assert (first_login["ip"], first_login["instance_id"], first_login["product"]) == ("10.0.0.1", "eu-1", "learn")
+    assert entries[1 - 1]["details"]["plan_id"] == plan["plan_id"]
+    assert entries[4]["details"]["reason"] == "hard_limit"
+    assert entries[5]["instance_id"].startswith("key_")
+    only_logins = requests.get(
+        url, params={"type": "user.login", "to": "2026-10-02"}, headers=headers, timeout=30
+    ).json()["items"]
+    assert [(e["type"], e["user_id"]) for e in only_logins] == [("user.login", "ann")]
+    assert requests.get(url, params={"type": "user.teleported"}, headers=headers, timeout=30).status_code == 422
