@@ -145,9 +145,10 @@ class Worker:
             os.close(write_fd)
         self.results = os.fdopen(read_fd, "rb")
         assert self.process.stdout is not None
-        threading.Thread(
+        self._pump = threading.Thread(
             target=pump, args=(log_source or spec.logical_id, self.process.stdout, log_to), daemon=True
-        ).start()
+        )
+        self._pump.start()
 
     def invoke(self, event: Any, request_id: str) -> Invocation:
         started = time.monotonic()
@@ -211,6 +212,7 @@ class Worker:
                 self.process.kill()
                 self.process.wait()
         self.results.close()
+        self._pump.join(timeout)  # its last log lines are written before the caller goes on
 
 
 class FunctionPool:
