@@ -26,8 +26,7 @@ from license_usage.store.events import event_key
 from license_usage.store.pages import Page, decode_cursor, encode_cursor
 from license_usage.store.plans import (
     PlanCounterRecord,
-    PlanDayRecord,
-    PlanMonthRecord,
+    PlanTallyRecord,
     counter_key,
     day_key,
     month_key,
@@ -127,12 +126,12 @@ def count_user_month(plan: Plan, user: PlanUser, month: str, login_at: datetime)
                 condition=PlanUserRecord.months.does_not_exist() | ~PlanUserRecord.months.contains(month),
             )
             transaction.update(
-                PlanMonthRecord(*month_key(plan.plan_id, month)), actions=[PlanMonthRecord.active_users.add(1)]
+                PlanTallyRecord(*month_key(plan.plan_id, month)), actions=[PlanTallyRecord.active_users.add(1)]
             )
             if plan.type is PlanType.MAUC:
                 transaction.update(
-                    PlanDayRecord(*day_key(plan.plan_id, utc_day(login_at).isoformat())),
-                    actions=[PlanDayRecord.credits_used.add(1)],
+                    PlanTallyRecord(*day_key(plan.plan_id, utc_day(login_at).isoformat())),
+                    actions=[PlanTallyRecord.credits_used.add(1)],
                 )
     except TransactWriteError as error:
         if _is_cancelled(error):
@@ -188,6 +187,48 @@ def seat_activity(plan: Plan, user_id: str, kind: str, at: datetime, details: di
     )
 
 
+def _change_seat(
+    plan: Plan,
+    user: PlanUser,
+    after: SeatState,
+    at: datetime,
+    details: dict[str, Any],
+    audit: LicensingItem | None,
+    limit: Condition | None,
+) -> None:
+    """One transaction for a seat taken or freed: the user's seat (unchanged since it was read),
+    seats in use (within ``limit``), the month and day tallies, the activity entry, the audit entry."""
+    taking = after.held
+    assert after.changed_by is not None  # a claimed or released state names the event that made it
+    stamp = format_utc(at)
+    tally = PlanTallyRecord.seats_taken if taking else PlanTallyRecord.seats_released
+    user_condition = (
+        _unchanged_since_read(user) if taking else _unchanged_since_read(user) & (PlanUserRecord.seat == "held")
+    )
+    with TransactWrite(connection=transaction_connection()) as transaction:
+        transaction.update(
+            PlanUserRecord(*plan_user_key(plan.plan_id, user.user_id)),
+            actions=[
+                PlanUserRecord.user_id.set(user.user_id),
+                PlanUserRecord.seat.set("held" if taking else "released"),
+                PlanUserRecord.seat_changed_by.set(after.changed_by),
+                PlanUserRecord.seat_periods.set([list(p) for p in after.periods]),
+            ],
+            condition=user_condition,
+        )
+        transaction.update(
+            PlanCounterRecord(*counter_key(plan.plan_id)),
+            actions=[PlanCounterRecord.seats_in_use.add(1 if taking else -1)],
+            condition=limit,
+        )
+        transaction.update(PlanTallyRecord(*month_key(plan.plan_id, stamp[:7])), actions=[tally.add(1)])
+        transaction.update(PlanTallyRecord(*day_key(plan.plan_id, stamp[:10])), actions=[tally.add(1)])
+        kind = "seat.claimed" if taking else "seat.released"
+        transaction.save(seat_activity(plan, user.user_id, kind, at, details))
+        if audit is not None:
+            transaction.save(audit)
+
+
 def claim_seat(
     plan: Plan,
     user: PlanUser,
@@ -197,35 +238,12 @@ def claim_seat(
     audit: LicensingItem | None = None,
 ) -> SeatOutcome:
     """Give the user a seat, within the hard limit when the plan enforces one."""
-    stamp = format_utc(at)
-    after = user.seat.claimed(order_key, stamp)
-    counter = PlanCounterRecord(*counter_key(plan.plan_id))
+    after = user.seat.claimed(order_key, format_utc(at))
     limit: Condition | None = None
     if plan.enforcement is Enforcement.HARD:
         limit = PlanCounterRecord.seats_in_use.does_not_exist() | (PlanCounterRecord.seats_in_use < plan.hard_limit)
-    month = stamp[:7]
     try:
-        with TransactWrite(connection=transaction_connection()) as transaction:
-            transaction.update(
-                PlanUserRecord(*plan_user_key(plan.plan_id, user.user_id)),
-                actions=[
-                    PlanUserRecord.user_id.set(user.user_id),
-                    PlanUserRecord.seat.set("held"),
-                    PlanUserRecord.seat_changed_by.set(order_key),
-                    PlanUserRecord.seat_periods.set([list(p) for p in after.periods]),
-                ],
-                condition=_unchanged_since_read(user),
-            )
-            transaction.update(counter, actions=[PlanCounterRecord.seats_in_use.add(1)], condition=limit)
-            transaction.update(
-                PlanMonthRecord(*month_key(plan.plan_id, month)), actions=[PlanMonthRecord.seats_taken.add(1)]
-            )
-            transaction.update(
-                PlanDayRecord(*day_key(plan.plan_id, stamp[:10])), actions=[PlanDayRecord.seats_taken.add(1)]
-            )
-            transaction.save(seat_activity(plan, user.user_id, "seat.claimed", at, details))
-            if audit is not None:
-                transaction.save(audit)
+        _change_seat(plan, user, after, at, details, audit, limit)
     except TransactWriteError as error:
         if not _is_cancelled(error):
             raise
@@ -247,31 +265,9 @@ def release_seat(
     audit: LicensingItem | None = None,
 ) -> bool:
     """Free the user's seat. False when a concurrent change got there first."""
-    stamp = format_utc(at)
-    after = user.seat.released(order_key, stamp)
+    after = user.seat.released(order_key, format_utc(at))
     try:
-        with TransactWrite(connection=transaction_connection()) as transaction:
-            transaction.update(
-                PlanUserRecord(*plan_user_key(plan.plan_id, user.user_id)),
-                actions=[
-                    PlanUserRecord.seat.set("released"),
-                    PlanUserRecord.seat_changed_by.set(order_key),
-                    PlanUserRecord.seat_periods.set([list(p) for p in after.periods]),
-                ],
-                condition=_unchanged_since_read(user) & (PlanUserRecord.seat == "held"),
-            )
-            transaction.update(
-                PlanCounterRecord(*counter_key(plan.plan_id)), actions=[PlanCounterRecord.seats_in_use.add(-1)]
-            )
-            transaction.update(
-                PlanMonthRecord(*month_key(plan.plan_id, stamp[:7])), actions=[PlanMonthRecord.seats_released.add(1)]
-            )
-            transaction.update(
-                PlanDayRecord(*day_key(plan.plan_id, stamp[:10])), actions=[PlanDayRecord.seats_released.add(1)]
-            )
-            transaction.save(seat_activity(plan, user.user_id, "seat.released", at, details))
-            if audit is not None:
-                transaction.save(audit)
+        _change_seat(plan, user, after, at, details, audit, limit=None)
     except TransactWriteError as error:
         if _is_cancelled(error):
             return False

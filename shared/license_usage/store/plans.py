@@ -80,10 +80,6 @@ class PlanTallyRecord(LicensingItem):
     peak_seats = NumberAttribute(null=True)  # months only
 
 
-PlanMonthRecord = PlanTallyRecord
-PlanDayRecord = PlanTallyRecord
-
-
 def plan_partition(plan_id: str) -> str:
     return f"PLAN#{plan_id}"
 
@@ -256,11 +252,11 @@ def flagged_over_amount() -> Iterable[tuple[str, str]]:
 
 def record_peak_seats(plan_id: str, month: str, seats_in_use: int) -> None:
     """Raise the month's peak if ``seats_in_use`` is above it (the daily rollup makes it exact)."""
-    record = PlanMonthRecord(*month_key(plan_id, month))
+    record = PlanTallyRecord(*month_key(plan_id, month))
     try:
         record.update(
-            actions=[PlanMonthRecord.peak_seats.set(seats_in_use)],
-            condition=PlanMonthRecord.peak_seats.does_not_exist() | (PlanMonthRecord.peak_seats < seats_in_use),
+            actions=[PlanTallyRecord.peak_seats.set(seats_in_use)],
+            condition=PlanTallyRecord.peak_seats.does_not_exist() | (PlanTallyRecord.peak_seats < seats_in_use),
         )
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
