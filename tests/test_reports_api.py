@@ -336,3 +336,26 @@ def test_the_activity_log_is_newest_first_filtered_and_paged(stack: Stack) -> No
     ).json()["items"]
     assert [(e["type"], e["user_id"]) for e in only_logins] == [("user.login", "ann")]
     assert requests.get(url, params={"type": "user.teleported"}, headers=headers, timeout=30).status_code == 422
+
+
+def test_the_rollup_restores_directory_entries_that_ingest_did_not_write(stack: Stack) -> None:
+    org_id = new_org("repair")
+    key = create_key(stack, org_id)
+    plan = create_plan(stack, org_id, type="mau", product="learn", amount=5, start="2026-10-01T00:00:00Z")
+    send(
+        stack,
+        key,
+        [
+            ev("r1", "user.created", "2026-10-02T08:00:00Z", user_id="ann", roles=["coach"]),
+            login("r2", "ann", "2026-10-02T09:00:00Z"),
+        ],
+    )
+    # As if the function had stopped between storing the event and writing the directory.
+    stack.client("dynamodb").delete_item(
+        TableName=stack.env["LICENSING_TABLE"], Key={"pk": {"S": f"ORG#{org_id}"}, "sk": {"S": "USER#ann"}}
+    )
+    url = f"{stack.url}/v1/orgs/{org_id}/plans/{plan['plan_id']}/users"
+    assert requests.get(url, headers=vendor(stack), timeout=30).json()["items"][0]["status"] is None
+    assert roll_up(stack)["directory_entries_repaired"] >= 1
+    user = requests.get(url, headers=vendor(stack), timeout=30).json()["items"][0]
+    assert (user["status"], user["roles"]) == ("active", ["coach"])

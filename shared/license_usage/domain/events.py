@@ -121,15 +121,20 @@ def directory_change(event: UsageEvent) -> DirectoryChange | None:
     """The users-directory change a lifecycle event makes (SPEC §6); logins and other events
     make none. Each aspect keeps the value of the latest event by (timestamp, id), so events
     arriving late or out of order settle the same way as events arriving in order."""
-    if event.user_id is None or event.type == "user.login" or event.type not in USER_LIFECYCLE_TYPES:
+    return lifecycle_change(event.type, event.user_id, event.order_key, event.roles, event.group)
+
+
+def lifecycle_change(
+    event_type: str, user_id: str | None, order_key: str, roles: tuple[str, ...] | None, group: str | None
+) -> DirectoryChange | None:
+    if user_id is None or event_type == "user.login" or event_type not in USER_LIFECYCLE_TYPES:
         return None
-    roles = event.roles if event.type in TYPES_WITH_ROLES else None
     change = DirectoryChange(
-        user_id=event.user_id,
-        order_key=event.order_key,
-        status=STATUS_AFTER_EVENT.get(event.type),
-        roles=roles,
-        group=event.group,
+        user_id=user_id,
+        order_key=order_key,
+        status=STATUS_AFTER_EVENT.get(event_type),
+        roles=roles if event_type in TYPES_WITH_ROLES else None,
+        group=group,
     )
     if change.status is None and change.roles is None and change.group is None:
         return None

@@ -31,6 +31,7 @@ class DayEvent:
     quantity: int | None = None
     group: str | None = None
     plan_id: str | None = None  # seat activity only
+    roles: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -192,29 +193,41 @@ class LifecycleEntry:
     order_key: str
     status: str | None
     roles: tuple[str, ...] | None
+    group: str | None = None
 
 
-def state_before(history: Iterable[LifecycleEntry], end_key: str) -> tuple[str | None, tuple[str, ...]]:
-    """A user's status and roles as the latest events before ``end_key`` left them."""
-    status: tuple[str, str | None] = ("", None)
-    roles: tuple[str, tuple[str, ...]] = ("", ())
+@dataclass(frozen=True)
+class UserState:
+    status: str | None = None
+    roles: tuple[str, ...] = ()
+    group: str | None = None
+
+
+def state_before(history: Iterable[LifecycleEntry], end_key: str = "~") -> UserState:
+    """A user's status, roles and group as the latest events before ``end_key`` left them
+    (SPEC §6), whatever order the events arrived in."""
+    latest: dict[str, tuple[str, object]] = {}
     for entry in history:
         if entry.order_key >= end_key:
             continue
-        if entry.status is not None and entry.order_key > status[0]:
-            status = (entry.order_key, entry.status)
-        if entry.roles is not None and entry.order_key > roles[0]:
-            roles = (entry.order_key, entry.roles)
-    return status[1], roles[1]
+        for aspect, value in (("status", entry.status), ("roles", entry.roles), ("group", entry.group)):
+            if value is not None and entry.order_key > latest.get(aspect, ("", None))[0]:
+                latest[aspect] = (entry.order_key, value)
+    status, roles, group = (latest.get(aspect, ("", None))[1] for aspect in ("status", "roles", "group"))
+    return UserState(
+        status=status if isinstance(status, str) else None,
+        roles=roles if isinstance(roles, tuple) else (),
+        group=group if isinstance(group, str) else None,
+    )
 
 
 def roles_distribution(histories: Iterable[Sequence[LifecycleEntry]], end_key: str) -> dict[str, int]:
     """SPEC §6: per role, the users holding it whose status is active at the end of the window."""
     counts: dict[str, int] = defaultdict(int)
     for history in histories:
-        status, roles = state_before(history, end_key)
-        if status == "active":
-            for role in set(roles):
+        state = state_before(history, end_key)
+        if state.status == "active":
+            for role in set(state.roles):
                 counts[role] += 1
     return dict(sorted(counts.items()))
 

@@ -24,7 +24,7 @@ from license_usage.domain.timestamps import format_utc
 from license_usage.store.tables import EventRecord, LicensingItem
 
 DIRTY_PARTITION = "DIRTY"
-_DAY_EVENT_FIELDS = ["at", "type", "user_id", "goal_id", "quantity", "group", "properties"]
+_DAY_EVENT_FIELDS = ["at", "type", "user_id", "goal_id", "quantity", "group", "roles", "properties"]
 
 
 class DirtyDayRecord(LicensingItem):
@@ -144,6 +144,7 @@ def day_events(org_id: str, day: str) -> Iterator[DayEvent]:
                 quantity=_value(item.get("quantity")),
                 group=_value(item.get("group")),
                 plan_id=plan_id,
+                roles=tuple(role["S"] for role in item["roles"]["L"]) if "roles" in item else None,
             )
         start_key = page.get("LastEvaluatedKey")
         if not start_key:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from license_usage.domain.consumption import INACTIVE_AFTER_DAYS
+from license_usage.domain.events import DirectoryChange, lifecycle_change
 from license_usage.domain.plans import PlanType
 from license_usage.domain.rollups import day_figures, end_of_day_key, roles_distribution
 from license_usage.domain.timestamps import format_utc
@@ -24,7 +25,7 @@ from license_usage.store.rollups import (
     save_seat_swing,
     set_data_as_of,
 )
-from license_usage.store.users import lifecycle_histories, users_by_id
+from license_usage.store.users import apply_directory_change, user_histories, users_by_id
 from license_usage.usecases.seat_history import month_peak
 
 
@@ -35,10 +36,11 @@ class RollupReport:
     roles_recomputed: list[str] = field(default_factory=list)
     inactive_assignments: dict[str, int] = field(default_factory=dict)
     month_peaks: dict[str, int] = field(default_factory=dict)
+    directory_entries_repaired: int = 0
 
 
-def roll_up_day(org_id: str, day: str) -> bool:
-    """Recompute one organization's day from its events. True when it held lifecycle events."""
+def roll_up_day(org_id: str, day: str) -> list[DirectoryChange]:
+    """Recompute one organization's day from its events; return its lifecycle changes."""
     events = list(day_events(org_id, day))
     # Logins and AI actions without a group of their own count in their user's directory group.
     ungrouped = sorted(
@@ -49,13 +51,26 @@ def roll_up_day(org_id: str, day: str) -> bool:
     save_day_figures(org_id, day, figures)
     for plan_id, swing in figures.seat_swings.items():
         save_seat_swing(plan_id, day, swing)
-    return figures.has_lifecycle_events
+    changes = (lifecycle_change(e.type, e.user_id, e.order_key, e.roles, e.group) for e in events)
+    return [change for change in changes if change is not None]
+
+
+def repair_directory(org_id: str, changes: list[DirectoryChange]) -> int:
+    """Write the lifecycle entries the directory lacks (ingest writes them after the event, so a
+    crash in between would otherwise lose them); entries are idempotent. Returns how many."""
+    known = {
+        (entry_user, entry.order_key) for entry_user, history in user_histories(org_id).items() for entry in history
+    }
+    missing = [change for change in changes if (change.user_id, change.order_key) not in known]
+    for change in missing:
+        apply_directory_change(org_id, change)
+    return len(missing)
 
 
 def recompute_roles(org_id: str, since: date) -> None:
     """Role snapshots from ``since`` on, at the end of every day on which some user's status or
     roles changed (the users directory keeps each user's lifecycle history)."""
-    histories = lifecycle_histories(org_id)
+    histories = list(user_histories(org_id).values())
     change_days = {since} | {date.fromisoformat(entry.order_key[:10]) for history in histories for entry in history}
     counts = {
         day.isoformat(): roles_distribution(histories, end_of_day_key(day))
@@ -83,13 +98,17 @@ def run_daily_rollup(now: datetime) -> RollupReport:
         by_org[dirty.org_id].append(dirty)
     for org_id, days in by_org.items():
         lifecycle_since: date | None = None
+        changes: list[DirectoryChange] = []
         for dirty in sorted(days, key=lambda d: d.day):
-            if roll_up_day(org_id, dirty.day):
+            day_changes = roll_up_day(org_id, dirty.day)
+            if day_changes:
+                changes += day_changes
                 day = date.fromisoformat(dirty.day)
                 lifecycle_since = day if lifecycle_since is None else min(lifecycle_since, day)
             label = f"{org_id}/{dirty.day}"
             (report.days_rolled_up if clear_dirty_day(dirty) else report.days_left_dirty).append(label)
         if lifecycle_since is not None:
+            report.directory_entries_repaired += repair_directory(org_id, changes)
             recompute_roles(org_id, lifecycle_since)
             report.roles_recomputed.append(org_id)
         set_data_as_of(org_id, now)
