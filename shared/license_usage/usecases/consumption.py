@@ -10,7 +10,7 @@ from datetime import datetime
 from license_usage.domain.consumption import is_over_amount
 from license_usage.domain.events import UsageEvent
 from license_usage.domain.plans import Enforcement, Plan, PlanType, month_of
-from license_usage.domain.seats import RELEASING_EVENT_TYPES, event_frees_seat, login_takes_seat
+from license_usage.domain.seats import RELEASING_EVENT_TYPES, SeatOutcome, event_frees_seat, login_takes_seat
 from license_usage.domain.timestamps import format_utc
 from license_usage.store.consumption import (
     PlanUser,
@@ -23,6 +23,8 @@ from license_usage.store.consumption import (
 )
 from license_usage.store.events import writer_pool
 from license_usage.store.plans import plan_counters, record_peak_seats, set_overdraft_flag
+
+CLAIM_ATTEMPTS = 3
 
 
 def plans_consumed_by(event: UsageEvent, plans: Sequence[Plan]) -> list[Plan]:
@@ -43,6 +45,19 @@ def plans_consumed_by(event: UsageEvent, plans: Sequence[Plan]) -> list[Plan]:
     return []
 
 
+def _take_seat_if_due(plan: Plan, user: PlanUser, event: UsageEvent, details: dict[str, str]) -> bool:
+    """Claim the seat a login is due; if another request changed the seat meanwhile, look again."""
+    for _ in range(CLAIM_ATTEMPTS):
+        if not login_takes_seat(user.seat, event.order_key):
+            return False
+        outcome = claim_seat(plan, user, event.order_key, event.timestamp, details)
+        if outcome is not SeatOutcome.SUPERSEDED:
+            return outcome is SeatOutcome.GRANTED
+        fresh = load_plan_users([(plan.plan_id, user.user_id)], consistent=True)[(plan.plan_id, user.user_id)]
+        user.seat, user.months, user.first_login = fresh.seat, fresh.months, fresh.first_login
+    return False
+
+
 def _apply_to_user(plan: Plan, user: PlanUser, events: list[UsageEvent]) -> bool:
     """One user's events in one plan, in time order. True when a count changed."""
     changed = False
@@ -50,8 +65,7 @@ def _apply_to_user(plan: Plan, user: PlanUser, events: list[UsageEvent]) -> bool
         details = {"event_id": event.id, "by": "event"}
         if event.type == "user.login":
             if plan.type is PlanType.SEATS:
-                if login_takes_seat(user.seat, event.order_key):
-                    changed |= claim_seat(plan, user, event.order_key, event.timestamp, details).value == "granted"
+                changed |= _take_seat_if_due(plan, user, event, details)
             elif month_of(event.timestamp) not in user.months:
                 changed |= count_user_month(plan, user, month_of(event.timestamp), event.timestamp)
                 continue
