@@ -19,7 +19,7 @@ from license_usage.store.pages import Page
 from license_usage.store.tables import EventRecord
 
 # Conditional puts cannot be batched, so a batch's puts run side by side.
-_WRITE_THREADS = 16
+_WRITE_THREADS = 32
 
 
 @cache

@@ -24,7 +24,7 @@ from pynamodb.models import Model
 
 _REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 # Ingest writes a batch's events from several threads at once.
-_MAX_POOL_CONNECTIONS = 32
+_MAX_POOL_CONNECTIONS = 48
 
 
 class EventsByDay(GlobalSecondaryIndex["EventRecord"]):
