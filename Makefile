@@ -43,6 +43,7 @@ lint: venv
 
 bench: tools
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.usage
 
 clean:
 	rm -rf $(VENV) .local
