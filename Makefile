@@ -44,6 +44,7 @@ lint: venv
 bench: tools
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.usage
+	$(BIN)/python -m bench.rollup
 
 clean:
 	rm -rf $(VENV) .local
