@@ -359,3 +359,20 @@ def test_the_rollup_restores_directory_entries_that_ingest_did_not_write(stack: 
     assert roll_up(stack)["directory_entries_repaired"] >= 1
     user = requests.get(url, headers=vendor(stack), timeout=30).json()["items"][0]
     assert (user["status"], user["roles"]) == ("active", ["coach"])
+
+
+def test_named_timeframes_read_what_the_rollup_precomputed_and_match_the_same_custom_window(
+    stack: Stack, reported_org: str
+) -> None:
+    roll_up(stack)
+    named = report(stack, reported_org, timeframe="this_year")
+    item = stack.client("dynamodb").get_item(
+        TableName=stack.env["LICENSING_TABLE"], Key={"pk": {"S": f"REPORT#{reported_org}"}, "sk": {"S": "this_year"}}
+    )["Item"]
+    assert (item["first"]["S"], item["last"]["S"]) == (named["timeframe"]["from"], named["timeframe"]["to"])
+    custom = report(
+        stack, reported_org, timeframe="custom", **{"from": named["timeframe"]["from"], "to": named["timeframe"]["to"]}
+    )
+    for section in ("ai_actions", "user_activity", "roles_distribution", "consumption_by_group"):
+        assert named[section] == custom[section]
+    assert named["ai_actions"]["by_type"]["quality_check"] >= 3

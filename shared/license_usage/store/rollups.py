@@ -20,6 +20,7 @@ from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError
 
 from license_usage.domain.rollups import AiFigures, DayEvent, DayFigures, SeatSwing, StoredDay
+from license_usage.domain.timeframes import Window
 from license_usage.domain.timestamps import format_utc
 from license_usage.store.tables import EventRecord, LicensingItem
 
@@ -53,6 +54,14 @@ class SeatSwingRecord(LicensingItem):
 
 class RolesRecord(LicensingItem):
     counts = JSONAttribute()
+
+
+class ReportSectionsRecord(LicensingItem):
+    """pk = ``REPORT#<org_id>``, sk = a named timeframe: its sections as of the last rollup."""
+
+    first = UnicodeAttribute()
+    last = UnicodeAttribute()
+    sections = JSONAttribute()
 
 
 class RollupMetaRecord(LicensingItem):
@@ -273,3 +282,29 @@ def data_as_of(org_id: str) -> str | None:
         return str(RollupMetaRecord.get(f"ROLLUP#{org_id}", "META").data_as_of)
     except RollupMetaRecord.DoesNotExist:
         return None
+
+
+def save_report_sections(org_id: str, sections_by_window: dict[Window, dict[str, Any]]) -> None:
+    with ReportSectionsRecord.batch_write() as batch:
+        for window, sections in sections_by_window.items():
+            batch.save(
+                ReportSectionsRecord(
+                    f"REPORT#{org_id}",
+                    window.name,
+                    first=window.first.isoformat(),
+                    last=window.last.isoformat(),
+                    sections=sections,
+                )
+            )
+
+
+def precomputed_sections(org_id: str, window: Window) -> dict[str, Any] | None:
+    """The sections the last rollup computed for exactly this window, if it did (one item)."""
+    try:
+        record = ReportSectionsRecord.get(f"REPORT#{org_id}", window.name)
+    except ReportSectionsRecord.DoesNotExist:
+        return None
+    if (record.first, record.last) != (window.first.isoformat(), window.last.isoformat()):
+        return None
+    sections: dict[str, Any] = record.sections
+    return sections

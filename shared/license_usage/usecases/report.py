@@ -12,7 +12,7 @@ from license_usage.domain.rollups import ai_actions, consumption_by_group, user_
 from license_usage.domain.timeframes import Window, resolve_window
 from license_usage.domain.timestamps import format_utc_seconds
 from license_usage.store.plans import plan_counters, plans_of_org
-from license_usage.store.rollups import data_as_of, dirty_days_of, roles_at, stored_days
+from license_usage.store.rollups import data_as_of, dirty_days_of, precomputed_sections, roles_at, stored_days
 
 
 def _plan_row(plan: Plan, as_of: datetime, now: datetime) -> dict[str, Any]:
@@ -38,6 +38,16 @@ def _window_end(window: Window) -> datetime:
     return datetime.combine(window.last + timedelta(days=1), time(), UTC)
 
 
+def activity_sections(org_id: str, window: Window) -> dict[str, Any]:
+    """The report's sections that add up days: user activity, groups and AI actions."""
+    days, groups = stored_days(org_id, window.first, window.last)
+    return {
+        "user_activity": user_activity(days, window),
+        "consumption_by_group": consumption_by_group(groups),
+        "ai_actions": ai_actions(days, window),
+    }
+
+
 def license_ai_usage(
     org_id: str, timeframe: str, first: date | None, last: date | None, now: datetime
 ) -> dict[str, Any]:
@@ -45,7 +55,9 @@ def license_ai_usage(
     window_start = datetime.combine(window.first, time(), UTC)
     as_of = min(now, _window_end(window) - timedelta(microseconds=1))
     plans = [p for p in plans_of_org(org_id) if p.start < _window_end(window) and window_start < p.end]
-    days, groups = stored_days(org_id, window.first, window.last)
+    sections = precomputed_sections(org_id, window) if window.name != "custom" else None
+    if sections is None:
+        sections = activity_sections(org_id, window)
     pending = [day for day in dirty_days_of(org_id) if window.first.isoformat() <= day <= window.last.isoformat()]
     rolled_up_at = data_as_of(org_id)
     return {
@@ -55,9 +67,7 @@ def license_ai_usage(
         # Events of the window's days are waiting for the next rollup.
         "freshness": "aggregating" if pending else "current",
         "license_usage": {"plans": [_plan_row(plan, as_of, now) for plan in plans]},
-        "user_activity": user_activity(days, window),
         "roles_distribution": roles_at(org_id, window.last),
-        "consumption_by_group": consumption_by_group(groups),
-        "ai_actions": ai_actions(days, window),
+        **sections,
         "generated_at": format_utc_seconds(now),
     }
