@@ -199,6 +199,10 @@ def _daily_record(
     )
 
 
+def has_day_figures(org_id: str) -> bool:
+    return any(True for _ in DailyRecord.query(daily_partition(org_id), limit=1, attributes_to_get=["pk", "sk"]))
+
+
 def stored_days(org_id: str, first: date, last: date) -> tuple[list[StoredDay], dict[str, list[StoredDay]]]:
     """The organization's days in [first, last] and, per group, the group's days."""
     organization: list[StoredDay] = []
