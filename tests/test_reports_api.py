@@ -217,6 +217,41 @@ def test_a_late_event_is_reflected_exactly_after_the_next_rollup_and_reruns_chan
         assert again[section] == after[section]
 
 
+def _dirty_mark(stack: Stack, org_id: str, day: str) -> dict[str, Any] | None:
+    key = {"pk": {"S": "DIRTY"}, "sk": {"S": f"{org_id}#{day}"}}
+    found = stack.client("dynamodb").get_item(TableName=stack.env["LICENSING_TABLE"], Key=key, ConsistentRead=True)
+    item: dict[str, Any] | None = found.get("Item")
+    return item
+
+
+def test_a_day_waiting_for_its_rollup_is_marked_once_and_again_once_a_rollup_claimed_it(stack: Stack) -> None:
+    org_id = new_org("marks")
+    key = create_key(stack, org_id)
+    day = (datetime.now(UTC) - timedelta(days=200)).replace(hour=9, minute=0, second=0, microsecond=0)
+    window = {"timeframe": "custom", "from": day.date().isoformat(), "to": day.date().isoformat()}
+    send(stack, key, [ev("m1", "ai.quality_check", iso(day), goal_id="g1")])
+    send(stack, key, [ev("m2", "ai.quality_check", iso(day + timedelta(hours=1)), goal_id="g2")])
+    mark = _dirty_mark(stack, org_id, day.date().isoformat())
+    assert mark is not None
+    assert mark["marks"] == {"N": "1"}  # the second batch found the day waiting
+
+    # A rollup has claimed the day (and may have read it already): the next batch marks it again.
+    stack.client("dynamodb").update_item(
+        TableName=stack.env["LICENSING_TABLE"],
+        Key={"pk": {"S": "DIRTY"}, "sk": {"S": f"{org_id}#{day.date().isoformat()}"}},
+        UpdateExpression="SET claimed = marks",
+    )
+    send(stack, key, [ev("m3", "ai.quality_check", iso(day + timedelta(hours=2)), goal_id="g3")])
+    mark = _dirty_mark(stack, org_id, day.date().isoformat())
+    assert mark is not None
+    assert mark["marks"] == {"N": "2"}
+
+    roll_up(stack)
+    assert _dirty_mark(stack, org_id, day.date().isoformat()) is None
+    after = report(stack, org_id, **window)
+    assert (after["ai_actions"]["by_type"]["quality_check"], after["freshness"]) == (3, "current")
+
+
 def test_replaying_a_rollup_for_an_earlier_instant_changes_nothing(stack: Stack, reported_org: str) -> None:
     before = report(stack, reported_org, **OCTOBER)
     invoke(stack, "DailyRollupFunction", datetime(2026, 10, 19, 0, 15, tzinfo=UTC))

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from pynamodb.exceptions import PutError
+from botocore.exceptions import ClientError
 
 from license_usage.domain.errors import InvalidRequest
 from license_usage.domain.events import UsageEvent
@@ -19,7 +19,7 @@ from license_usage.store.pages import Page
 from license_usage.store.tables import EventRecord
 
 # Conditional puts cannot be batched, so a batch's puts run side by side.
-_WRITE_THREADS = 32
+_WRITE_THREADS = 16
 
 
 @cache
@@ -55,11 +55,16 @@ def _record(event: UsageEvent) -> EventRecord:
     )
 
 
-def _put_if_absent(record: EventRecord) -> bool:
+def _put_if_absent(item: dict[str, Any]) -> bool:
+    """One PutItem that only creates: the arbiter between duplicates racing each other. The
+    serialized item goes straight to the client; per put, the model layer costs a third more CPU."""
+    connection = EventRecord._get_connection()
     try:
-        record.save(condition=EventRecord.pk.does_not_exist())
-    except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        connection.connection.client.put_item(
+            TableName=connection.table_name, Item=item, ConditionExpression="attribute_not_exists(pk)"
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
             return False
         raise
     return True
@@ -82,7 +87,8 @@ def store_events(events: Sequence[UsageEvent]) -> list[bool]:
         first_index.setdefault(record.pk, index)
     stored_before = _already_stored(first_index)
     to_write = [records[i] for key, i in first_index.items() if key not in stored_before]
-    written = dict(zip((r.pk for r in to_write), writer_pool().map(_put_if_absent, to_write), strict=True))
+    items = [record.serialize() for record in to_write]
+    written = dict(zip((r.pk for r in to_write), writer_pool().map(_put_if_absent, items), strict=True))
     return [first_index[r.pk] == i and written.get(r.pk, False) for i, r in enumerate(records)]
 
 

@@ -1,7 +1,8 @@
 """What the scheduled rollups keep in ``LicensingTable``, and the dirty-day marks that tell them
 which days to recompute.
 
-- ``DIRTY`` / ``<org_id>#<day>``: a day that received events since its last rollup.
+- ``DIRTY`` / ``<org_id>#<day>``: a day that received events since its last rollup. ``marks``
+  counts the writers that marked it; ``claimed`` is the count a running rollup started from.
 - ``DAILY#<org_id>`` / ``<day>`` and ``<day>#G#<group>``: a day's figures, organization-wide
   and per group (reports add these up; they never read raw events).
 - ``SEATHIST#<plan_id>`` / ``<day>``: how far seats in use moved within the day.
@@ -17,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
-from pynamodb.exceptions import DeleteError
+from pynamodb.exceptions import DeleteError, UpdateError
 
 from license_usage.domain.rollups import AiFigures, DayEvent, DayFigures, SeatSwing, StoredDay
 from license_usage.domain.timeframes import Window
@@ -33,6 +34,7 @@ class DirtyDayRecord(LicensingItem):
     day = UnicodeAttribute()
     marks = NumberAttribute(default=0)
     marked_at = UnicodeAttribute()
+    claimed = NumberAttribute(null=True)
 
 
 class DailyRecord(LicensingItem):
@@ -78,10 +80,24 @@ class DirtyDay:
     marks: int
 
 
+def _needs_mark(key: tuple[str, str]) -> bool:
+    try:
+        mark = DirtyDayRecord.get(*key, consistent_read=True)
+    except DirtyDayRecord.DoesNotExist:
+        return True
+    # Not claimed yet: the rollup that claims it reads the day after this read, so after the
+    # writes that preceded it. Claimed: that rollup may have read the day already.
+    return mark.claimed is not None
+
+
 def mark_days_dirty(org_id: str, days: Iterable[str], now: datetime) -> None:
-    """Written before the events themselves, so a day can never hold events no rollup will see."""
+    """Call after writing the days' events: makes sure a rollup reads those days again. A read
+    spares the write while the day's mark still waits for its rollup (most batches)."""
     for day in sorted(set(days)):
-        DirtyDayRecord(DIRTY_PARTITION, f"{org_id}#{day}").update(
+        key = (DIRTY_PARTITION, f"{org_id}#{day}")
+        if not _needs_mark(key):
+            continue
+        DirtyDayRecord(*key).update(
             actions=[
                 DirtyDayRecord.org_id.set(org_id),
                 DirtyDayRecord.day.set(day),
@@ -103,16 +119,28 @@ def dirty_days_of(org_id: str) -> list[str]:
     return [record.day for record in records]
 
 
+def claim_dirty_day(dirty: DirtyDay) -> DirtyDay:
+    """Before the day is read: from now on, writers mark it again (see ``mark_days_dirty``)."""
+    record = DirtyDayRecord(DIRTY_PARTITION, f"{dirty.org_id}#{dirty.day}")
+    record.update(actions=[DirtyDayRecord.claimed.set(DirtyDayRecord.marks)], condition=DirtyDayRecord.marks.exists())
+    return DirtyDay(dirty.org_id, dirty.day, int(record.marks))
+
+
 def clear_dirty_day(dirty: DirtyDay) -> bool:
-    """Forget the mark unless events arrived for the day while it was being rolled up."""
+    """Forget the claimed mark unless a writer marked the day again while it was being rolled up;
+    then give up the claim, so the next rollup claims the day afresh."""
+    record = DirtyDayRecord(DIRTY_PARTITION, f"{dirty.org_id}#{dirty.day}")
     try:
-        DirtyDayRecord(DIRTY_PARTITION, f"{dirty.org_id}#{dirty.day}").delete(
-            condition=DirtyDayRecord.marks == dirty.marks
-        )
+        record.delete(condition=DirtyDayRecord.marks == dirty.marks)
     except DeleteError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        try:
+            record.update(actions=[DirtyDayRecord.claimed.remove()], condition=DirtyDayRecord.marks.exists())
+        except UpdateError as update_error:
+            if update_error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+        return False
     return True
 
 

@@ -18,6 +18,7 @@ from license_usage.store.orgs import all_org_ids
 from license_usage.store.plans import plans_of_org, set_inactive_assignments, set_month_peak
 from license_usage.store.rollups import (
     DirtyDay,
+    claim_dirty_day,
     clear_dirty_day,
     day_events,
     dirty_days,
@@ -104,6 +105,7 @@ def run_daily_rollup(now: datetime) -> RollupReport:
         lifecycle_since: date | None = None
         changes: list[DirectoryChange] = []
         for dirty in sorted(days, key=lambda d: d.day):
+            dirty = claim_dirty_day(dirty)
             day_changes = roll_up_day(org_id, dirty.day)
             if day_changes:
                 changes += day_changes

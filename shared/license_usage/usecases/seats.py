@@ -60,8 +60,8 @@ def claim_seat_for(
             _seat_snapshot(user_id, False),
             _seat_snapshot(user_id, True),
         )
-        mark_days_dirty(org_id, {now.date().isoformat()}, now)  # the seat activity entry lands today
         outcome = claim_seat(plan, user, _order_key(now), now, details, audit)
+        mark_days_dirty(org_id, {now.date().isoformat()}, now)  # its seat activity entry landed today
         if outcome is SeatOutcome.DENIED:
             raise SeatLimitReached(f"All {plan.hard_limit} seats of plan {plan.plan_id} are taken (hard limit).")
         if outcome is SeatOutcome.GRANTED:
@@ -87,8 +87,8 @@ def release_seat_of(org_id: str, user_id: str, product: str | None, actor: Princ
             _seat_snapshot(user_id, True),
             _seat_snapshot(user_id, False),
         )
-        mark_days_dirty(org_id, {now.date().isoformat()}, now)
         if release_seat(plan, user, _order_key(now), now, details, audit):
+            mark_days_dirty(org_id, {now.date().isoformat()}, now)
             refresh_plan_flags(plan, now)
             return True
     raise Conflict("The seat kept changing; retry.")
