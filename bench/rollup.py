@@ -657,7 +657,7 @@ def part_a(
         run = measured(meter, jvm, "rollup", lambda: invoke_rollup(rollup, rollup_at))
         if f"{org_id}/{day}" not in run.result["days_rolled_up"]:
             raise RuntimeError(f"the rollup did not roll up {org_id}/{day}: {run.result}")
-        if run.result.get("directory_entries_repaired", 0):
+        if run.result.get("directory_entries_written", 0):
             raise RuntimeError(f"the rollup had to repair the directory the load wrote: {run.result}")
         rollups.append(run)
         print(f"    floor {floor.seconds:.2f} s, rollup {run.seconds:.2f} s", flush=True)
@@ -789,7 +789,7 @@ def load_and_roll_up(
     rolled = [label for label in run.result["days_rolled_up"] if label.startswith(f"{org_id}/")]
     if len(rolled) != len(loaded.days):
         raise RuntimeError(f"{org_id}: {len(rolled)} days rolled up, {len(loaded.days)} expected")
-    if run.result.get("directory_entries_repaired", 0):
+    if run.result.get("directory_entries_written", 0):
         raise RuntimeError(f"{org_id}: the rollup had to repair the directory the load wrote")
     return OrgLoad(org_id, str(plan["plan_id"]), loaded, events, directory, lifecycle_seconds, run)
 

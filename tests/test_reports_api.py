@@ -373,27 +373,33 @@ def test_the_activity_log_is_newest_first_filtered_and_paged(stack: Stack) -> No
     assert requests.get(url, params={"type": "user.teleported"}, headers=headers, timeout=30).status_code == 422
 
 
-def test_the_rollup_restores_directory_entries_that_ingest_did_not_write(stack: Stack) -> None:
-    org_id = new_org("repair")
+def test_the_users_directory_shows_lifecycle_events_at_once_and_the_rollup_writes_it(stack: Stack) -> None:
+    org_id = new_org("directory")
     key = create_key(stack, org_id)
     plan = create_plan(stack, org_id, type="mau", product="learn", amount=5, start="2026-10-01T00:00:00Z")
     send(
         stack,
         key,
         [
-            ev("r1", "user.created", "2026-10-02T08:00:00Z", user_id="ann", roles=["coach"]),
+            ev("r1", "user.created", "2026-10-02T08:00:00Z", user_id="ann", roles=["coach"], group="north"),
             login("r2", "ann", "2026-10-02T09:00:00Z"),
         ],
     )
-    # As if the function had stopped between storing the event and writing the directory.
-    stack.client("dynamodb").delete_item(
-        TableName=stack.env["LICENSING_TABLE"], Key={"pk": {"S": f"ORG#{org_id}"}, "sk": {"S": "USER#ann"}}
-    )
+    directory_key = {"pk": {"S": f"ORG#{org_id}"}, "sk": {"S": "USER#ann"}}
+    licensing = stack.env["LICENSING_TABLE"]
     url = f"{stack.url}/v1/orgs/{org_id}/plans/{plan['plan_id']}/users"
-    assert requests.get(url, headers=vendor(stack), timeout=30).json()["items"][0]["status"] is None
-    assert roll_up(stack)["directory_entries_repaired"] >= 1
+    # Ingest stores the events only; the list reads the lifecycle events of days waiting for a rollup.
+    assert "Item" not in stack.client("dynamodb").get_item(TableName=licensing, Key=directory_key)
+    waiting = requests.get(url, headers=vendor(stack), timeout=30).json()["items"][0]
+    assert (waiting["status"], waiting["roles"], waiting["group"]) == ("active", ["coach"], "north")
+
+    assert roll_up(stack)["directory_entries_written"] >= 1  # every organization of the stack
+    assert "Item" in stack.client("dynamodb").get_item(TableName=licensing, Key=directory_key)
+    send(stack, key, [ev("r3", "user.deactivated", "2026-10-03T08:00:00Z", user_id="ann")])
     user = requests.get(url, headers=vendor(stack), timeout=30).json()["items"][0]
-    assert (user["status"], user["roles"]) == ("active", ["coach"])
+    assert (user["status"], user["roles"], user["group"]) == ("deactivated", ["coach"], "north")
+    assert roll_up(stack)["directory_entries_written"] >= 1  # every organization of the stack
+    assert requests.get(url, headers=vendor(stack), timeout=30).json()["items"][0] == user
 
 
 def test_named_timeframes_read_what_the_rollup_precomputed_and_match_the_same_custom_window(

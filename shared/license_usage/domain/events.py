@@ -21,6 +21,8 @@ USER_LIFECYCLE_TYPES = frozenset(
         "user.roles_changed",
     }
 )
+# The lifecycle events that say something about the user in the directory (SPEC §6).
+DIRECTORY_EVENT_TYPES = USER_LIFECYCLE_TYPES - {"user.login"}
 AI_ACTION_TYPES = frozenset({"ai.quality_check", "ai.suggest_alignment", "ai.suggest_goal"})
 EVENT_TYPES = USER_LIFECYCLE_TYPES | AI_ACTION_TYPES | {"feature.used", "license.refresh"}
 

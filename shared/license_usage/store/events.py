@@ -8,12 +8,13 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from functools import cache
+from heapq import merge
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from license_usage.domain.errors import InvalidRequest
-from license_usage.domain.events import UsageEvent
+from license_usage.domain.events import DIRECTORY_EVENT_TYPES, DirectoryChange, UsageEvent, lifecycle_change
 from license_usage.domain.timestamps import format_utc, utc_day
 from license_usage.store.pages import Page
 from license_usage.store.tables import EventRecord
@@ -31,10 +32,20 @@ def event_key(org_id: str, event_id: str) -> str:
     return f"{org_id}#{event_id}"
 
 
+def day_partition(org_id: str, day: str, directory: bool = False) -> str:
+    """The ``by_day`` partition of an organization's UTC day. Directory (lifecycle) events have
+    one of their own: the few events the users directory is built from, readable on their own."""
+    return f"{org_id}#{day}#directory" if directory else f"{org_id}#{day}"
+
+
+def day_partitions(org_id: str, day: str) -> tuple[str, str]:
+    return day_partition(org_id, day), day_partition(org_id, day, directory=True)
+
+
 def _record(event: UsageEvent) -> EventRecord:
     return EventRecord(
         event_key(event.org_id, event.id),
-        day=f"{event.org_id}#{event.day}",
+        day=day_partition(event.org_id, event.day, directory=event.type in DIRECTORY_EVENT_TYPES),
         at=event.order_key,
         org_id=event.org_id,
         event_id=event.id,
@@ -92,9 +103,16 @@ def store_events(events: Sequence[UsageEvent]) -> list[bool]:
     return [first_index[r.pk] == i and written.get(r.pk, False) for i, r in enumerate(records)]
 
 
-def events_of_day(org_id: str, day: str) -> Iterable[EventRecord]:
-    """Every event of one organization's UTC day (``YYYY-MM-DD``), oldest first, without a scan."""
-    return EventRecord.by_day.query(f"{org_id}#{day}")
+def directory_changes(org_id: str, days: Iterable[str]) -> list[DirectoryChange]:
+    """What the lifecycle events of these UTC days say about their users, oldest first."""
+    changes = []
+    for day in sorted(set(days)):
+        for record in EventRecord.by_day.query(day_partition(org_id, day, directory=True)):
+            roles = tuple(str(role) for role in record.roles) if record.roles is not None else None
+            change = lifecycle_change(record.type, record.user_id, record.at, roles, record.group)
+            if change is not None:
+                changes.append(change)
+    return changes
 
 
 ACTIVITY_TYPES = frozenset(
@@ -111,21 +129,21 @@ ACTIVITY_TYPES = frozenset(
 )
 
 
-def _activity_cursor(day: str, key: dict[str, Any] | None, scope: str) -> str:
-    raw = json.dumps({"scope": scope, "day": day, "key": key}, separators=(",", ":")).encode()
+def _activity_cursor(day: str, before: str, scope: str) -> str:
+    raw = json.dumps({"scope": scope, "day": day, "before": before}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _read_activity_cursor(cursor: str, scope: str) -> tuple[str, dict[str, Any] | None]:
+def _read_activity_cursor(cursor: str, scope: str) -> tuple[str, str]:
     try:
         state = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        day, key, cursor_scope = str(state["day"]), state["key"], state["scope"]
+        day, before, cursor_scope = str(state["day"]), str(state["before"]), state["scope"]
         date.fromisoformat(day)
     except (ValueError, KeyError, TypeError):
         raise InvalidRequest("cursor is not one this list returned.") from None
     if cursor_scope != scope:
         raise InvalidRequest("cursor belongs to another list.")
-    return day, key
+    return day, before
 
 
 def activity_log(
@@ -139,31 +157,39 @@ def activity_log(
     cursor: str | None,
 ) -> Page[EventRecord]:
     """The plan's entitlement activity between ``first`` and ``last`` (inclusive), newest first:
-    one organization-day at a time from the ``by_day`` index, so a page reads its days only."""
+    one organization-day at a time from the ``by_day`` index (its events' and its directory
+    events' partitions, merged), so a page reads its days only. The cursor is the day and the
+    order key (``<timestamp>#<id>``, unique) of the page's last entry."""
     scope = f"{org_id}/{plan_id}"
-    day_text, start_key = _read_activity_cursor(cursor, scope) if cursor else (utc_day(last).isoformat(), None)
+    day_text, before = _read_activity_cursor(cursor, scope) if cursor else (utc_day(last).isoformat(), None)
     day = date.fromisoformat(day_text)
-    low, high = f"{format_utc(first)}#", f"{format_utc(last)}#~"
+    low, high = f"{format_utc(first)}#", before or f"{format_utc(last)}#~"
     condition = (EventRecord.type.is_in(*sorted(types))) & (
         EventRecord.product.does_not_exist() | (EventRecord.product == product)
     )
+    directory_too = bool(types & DIRECTORY_EVENT_TYPES)
     items: list[EventRecord] = []
     while day >= utc_day(first):
-        result = EventRecord.by_day.query(
-            f"{org_id}#{day.isoformat()}",
-            EventRecord.at.between(low, high),
-            filter_condition=condition,
-            scan_index_forward=False,
-            last_evaluated_key=start_key,
-            page_size=max(limit, 25),
-        )
-        for record in result:
+        partitions = day_partitions(org_id, day.isoformat())[: 2 if directory_too else 1]
+        newest_first = [
+            EventRecord.by_day.query(
+                partition,
+                EventRecord.at.between(low, high),
+                filter_condition=condition,
+                scan_index_forward=False,
+                page_size=max(limit, 25),
+            )
+            for partition in partitions
+        ]
+        for record in merge(*newest_first, key=lambda r: r.at, reverse=True):
+            if record.at == before:
+                continue  # the previous page's last entry
             if record.type.startswith("seat.") and (record.properties or {}).get("plan_id") != plan_id:
                 continue  # another plan's seat
             items.append(record)
             if len(items) == limit:
-                key = {"pk": {"S": record.pk}, "day": {"S": record.day}, "at": {"S": record.at}}
-                return Page(items, _activity_cursor(day.isoformat(), key, scope))
+                return Page(items, _activity_cursor(day.isoformat(), record.at, scope))
         day -= timedelta(days=1)
-        start_key = None
+        before = None
+        high = f"{format_utc(last)}#~"
     return Page(items, None)

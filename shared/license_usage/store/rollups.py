@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from heapq import merge
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
@@ -23,6 +24,7 @@ from pynamodb.exceptions import DeleteError, UpdateError
 from license_usage.domain.rollups import AiFigures, DayEvent, DayFigures, SeatSwing, StoredDay
 from license_usage.domain.timeframes import Window
 from license_usage.domain.timestamps import format_utc
+from license_usage.store.events import day_partitions
 from license_usage.store.tables import EventRecord, LicensingItem
 
 DIRTY_PARTITION = "DIRTY"
@@ -158,13 +160,19 @@ def _value(attribute: dict[str, Any] | None) -> Any:
 
 
 def day_events(org_id: str, day: str) -> Iterator[DayEvent]:
-    """Every event of one organization's UTC day, only the attributes the rollup needs (the
-    low-level query skips building full models: a busy day holds hundreds of thousands)."""
+    """Every event of one organization's UTC day (its directory events' partition merged in),
+    oldest first, only the attributes the rollup needs (the low-level query skips building full
+    models: a busy day holds hundreds of thousands)."""
+    partitions = day_partitions(org_id, day)
+    return merge(*(_partition_events(partition) for partition in partitions), key=lambda e: e.order_key)
+
+
+def _partition_events(partition: str) -> Iterator[DayEvent]:
     connection = EventRecord._get_connection()
     start_key: dict[str, Any] | None = None
     while True:
         page = connection.query(
-            f"{org_id}#{day}",
+            partition,
             index_name="by_day",
             attributes_to_get=_DAY_EVENT_FIELDS,
             exclusive_start_key=start_key,

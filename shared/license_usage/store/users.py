@@ -1,4 +1,6 @@
 """The users directory: each user's lifecycle history, from which status, roles and group follow.
+The daily rollup writes it from the lifecycle events of the days it rolls up (``by_day``'s
+directory partitions); readers add the entries of days still waiting for it.
 
 One item per user (pk = ``ORG#<org_id>``, sk = ``USER#<user_id>``) holds a map from each
 lifecycle event's order key to what it set. Writing an entry is idempotent (the same event sets
@@ -76,19 +78,22 @@ def _history(record: UserRecord) -> list[LifecycleEntry]:
     ]
 
 
-def users_by_id(org_id: str, user_ids: Iterable[str]) -> dict[str, UserState]:
-    """Current status, roles and group of these users (users without lifecycle events are absent)."""
-    keys = [user_key(org_id, user_id) for user_id in set(user_ids)]
-    if not keys:
-        return {}
-    return {record.user_id: state_before(_history(record)) for record in UserRecord.batch_get(keys)}
+def _pending_entry(change: DirectoryChange) -> LifecycleEntry:
+    return LifecycleEntry(order_key=change.order_key, status=change.status, roles=change.roles, group=change.group)
 
 
-def get_user(org_id: str, user_id: str) -> UserState | None:
-    try:
-        return state_before(_history(UserRecord.get(*user_key(org_id, user_id), consistent_read=True)))
-    except UserRecord.DoesNotExist:
-        return None
+def users_by_id(org_id: str, user_ids: Iterable[str], pending: Iterable[DirectoryChange] = ()) -> dict[str, UserState]:
+    """Current status, roles and group of these users (users without lifecycle events are absent).
+    ``pending``: lifecycle changes the directory may not hold yet (of days waiting for a rollup)."""
+    wanted = set(user_ids)
+    histories: dict[str, dict[str, LifecycleEntry]] = {}
+    keys = [user_key(org_id, user_id) for user_id in wanted]
+    for record in UserRecord.batch_get(keys) if keys else []:
+        histories[record.user_id] = {entry.order_key: entry for entry in _history(record)}
+    for change in pending:
+        if change.user_id in wanted:
+            histories.setdefault(change.user_id, {}).setdefault(change.order_key, _pending_entry(change))
+    return {user_id: state_before(list(history.values())) for user_id, history in histories.items()}
 
 
 def user_histories(org_id: str) -> dict[str, list[LifecycleEntry]]:

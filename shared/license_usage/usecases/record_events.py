@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from license_usage.domain.errors import DomainError
-from license_usage.domain.events import DirectoryChange, UsageEvent, directory_change
+from license_usage.domain.events import UsageEvent
 from license_usage.domain.plans import implied_product
 from license_usage.domain.seats import RELEASING_EVENT_TYPES
-from license_usage.store.events import store_events, writer_pool
+from license_usage.store.events import store_events
 from license_usage.store.plans import plans_of_org
 from license_usage.store.rollups import mark_days_dirty
-from license_usage.store.users import apply_directory_change
 from license_usage.usecases.consumption import apply_consumption
 
 TYPES_THAT_CONSUME = RELEASING_EVENT_TYPES | {"user.login"}
@@ -54,24 +52,8 @@ def record_events(org_id: str, events: Sequence[tuple[int, UsageEvent]], now: da
         kept.append(event)
     is_new = store_events(kept) if kept else []
     new_events = [event for event, new in zip(kept, is_new, strict=True) if new]
-    _update_directory(org_id, new_events)
     if plans:
         apply_consumption(new_events, plans, now)
     # After the writes, and for duplicates too: a resend after a failure in between marks the days.
     mark_days_dirty(org_id, {event.day for event in kept}, now)
     return RecordedEvents(accepted=len(new_events), duplicates=len(kept) - len(new_events), refused=refused)
-
-
-def _update_directory(org_id: str, events: Sequence[UsageEvent]) -> None:
-    """Each user's lifecycle entries in order, users side by side."""
-    by_user: dict[str, list[DirectoryChange]] = defaultdict(list)
-    for event in events:
-        change = directory_change(event)
-        if change is not None:
-            by_user[change.user_id].append(change)
-
-    def apply(changes: list[DirectoryChange]) -> None:
-        for change in changes:
-            apply_directory_change(org_id, change)
-
-    list(writer_pool().map(apply, by_user.values()))

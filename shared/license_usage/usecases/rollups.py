@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from license_usage.domain.consumption import INACTIVE_AFTER_DAYS
-from license_usage.domain.events import DirectoryChange, lifecycle_change
+from license_usage.domain.events import DirectoryChange
 from license_usage.domain.plans import PlanType
 from license_usage.domain.rollups import day_figures, end_of_day_key, roles_distribution
 from license_usage.domain.timeframes import TIMEFRAMES, resolve_window
 from license_usage.domain.timestamps import format_utc
 from license_usage.store.consumption import count_inactive_seat_holders
+from license_usage.store.events import directory_changes
 from license_usage.store.orgs import all_org_ids
 from license_usage.store.plans import plans_of_org, set_inactive_assignments, set_month_peak
 from license_usage.store.rollups import (
@@ -41,11 +42,11 @@ class RollupReport:
     roles_recomputed: list[str] = field(default_factory=list)
     inactive_assignments: dict[str, int] = field(default_factory=dict)
     month_peaks: dict[str, int] = field(default_factory=dict)
-    directory_entries_repaired: int = 0
+    directory_entries_written: int = 0
 
 
-def roll_up_day(org_id: str, day: str) -> list[DirectoryChange]:
-    """Recompute one organization's day from its events; return its lifecycle changes."""
+def roll_up_day(org_id: str, day: str) -> None:
+    """Recompute one organization's day from its events."""
     events = list(day_events(org_id, day))
     # Logins and AI actions without a group of their own count in their user's directory group.
     ungrouped = sorted(
@@ -56,13 +57,12 @@ def roll_up_day(org_id: str, day: str) -> list[DirectoryChange]:
     save_day_figures(org_id, day, figures)
     for plan_id, swing in figures.seat_swings.items():
         save_seat_swing(plan_id, day, swing)
-    changes = (lifecycle_change(e.type, e.user_id, e.order_key, e.roles, e.group) for e in events)
-    return [change for change in changes if change is not None]
 
 
-def repair_directory(org_id: str, changes: list[DirectoryChange]) -> int:
-    """Write the lifecycle entries the directory lacks (ingest writes them after the event, so a
-    crash in between would otherwise lose them); entries are idempotent. Returns how many."""
+def update_directory(org_id: str, changes: list[DirectoryChange]) -> int:
+    """Write the lifecycle entries the users directory lacks (ingest stores the events only:
+    until the rollup, readers add the entries of days still waiting). Entries are idempotent.
+    Returns how many were written."""
     known = {
         (entry_user, entry.order_key) for entry_user, history in user_histories(org_id).items() for entry in history
     }
@@ -102,21 +102,20 @@ def run_daily_rollup(now: datetime) -> RollupReport:
     for dirty in dirty_days():
         by_org[dirty.org_id].append(dirty)
     for org_id, days in by_org.items():
-        lifecycle_since: date | None = None
-        changes: list[DirectoryChange] = []
-        for dirty in sorted(days, key=lambda d: d.day):
-            dirty = claim_dirty_day(dirty)
-            day_changes = roll_up_day(org_id, dirty.day)
-            if day_changes:
-                changes += day_changes
-                day = date.fromisoformat(dirty.day)
-                lifecycle_since = day if lifecycle_since is None else min(lifecycle_since, day)
+        # Claimed before anything is read; cleared only once the directory holds the days'
+        # lifecycle entries, since until then readers take them from the days' events.
+        claimed = [claim_dirty_day(dirty) for dirty in sorted(days, key=lambda d: d.day)]
+        changes = directory_changes(org_id, [dirty.day for dirty in claimed])
+        if changes:
+            report.directory_entries_written += update_directory(org_id, changes)
+        for dirty in claimed:
+            roll_up_day(org_id, dirty.day)
+        if changes:
+            recompute_roles(org_id, min(date.fromisoformat(change.order_key[:10]) for change in changes))
+            report.roles_recomputed.append(org_id)
+        for dirty in claimed:
             label = f"{org_id}/{dirty.day}"
             (report.days_rolled_up if clear_dirty_day(dirty) else report.days_left_dirty).append(label)
-        if lifecycle_since is not None:
-            report.directory_entries_repaired += repair_directory(org_id, changes)
-            recompute_roles(org_id, lifecycle_since)
-            report.roles_recomputed.append(org_id)
         set_data_as_of(org_id, now)
     precompute_named_timeframes(now)
     refresh_inactive_assignments(now, report)

@@ -10,8 +10,10 @@ from license_usage.domain.plans import Plan, PlanStatus, PlanType, plan_months
 from license_usage.domain.seats import months_holding_seat
 from license_usage.domain.timestamps import format_utc_seconds
 from license_usage.store.consumption import PlanUser, list_plan_users
+from license_usage.store.events import directory_changes
 from license_usage.store.pages import Page
 from license_usage.store.plans import flagged_over_amount, get_plan, plan_as_dict, plan_counters
+from license_usage.store.rollups import dirty_days_of
 from license_usage.store.users import users_by_id
 
 
@@ -54,7 +56,9 @@ def users_of(org_id: str, plan_id: str, limit: int, cursor: str | None) -> Page[
     """Per-user consumption, as in the users CSV (SPEC §8)."""
     plan = get_plan(org_id, plan_id)
     page = list_plan_users(plan_id, limit, cursor)
-    directory = users_by_id(org_id, [user.user_id for user in page.items])
+    # The directory holds what rollups wrote; the days still waiting for one add their entries.
+    waiting = directory_changes(org_id, dirty_days_of(org_id))
+    directory = users_by_id(org_id, [user.user_id for user in page.items], waiting)
     items = []
     for user in page.items:
         known = directory.get(user.user_id)
