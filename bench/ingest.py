@@ -244,9 +244,13 @@ def throughput_against_floor(
 
 
 # ---------------------------------------------------------------------------- (c)
+# ``paths`` go first on ``sys.path``, in order. For a handler: its function folder (Lambda puts the
+# function's code first), then the repo's ``shared/`` as a plain path entry, as the layer's code is
+# on Lambda (/opt/python), so ``license_usage`` is not found through the venv's editable-install
+# finder, which a deployed function does not have.
 IMPORT_SCRIPT = """
 import sys, time
-sys.path.insert(0, {code_dir!r})  # as Lambda puts the function's code first on the path
+sys.path[0:0] = {paths!r}
 started = time.perf_counter()
 {body}
 print(repr(time.perf_counter() - started))
@@ -254,10 +258,17 @@ print(repr(time.perf_counter() - started))
 FLOOR_IMPORT = 'import boto3\nboto3.client("dynamodb")'
 
 
-def import_seconds(body: str, code_dir: str, environment: dict[str, str]) -> float:
-    script = IMPORT_SCRIPT.format(code_dir=code_dir, body=body)
+def import_subjects() -> dict[str, tuple[str, list[str]]]:
+    """Name → (code to time, ``sys.path`` entries before it; the first is also the working folder)."""
+    shared = str(REPO_ROOT / "shared")
+    handlers = {name: ("import app", [str(REPO_ROOT / folder), shared]) for name, folder in HANDLER_MODULES.items()}
+    return {"floor": (FLOOR_IMPORT, [str(REPO_ROOT)])} | handlers
+
+
+def import_seconds(body: str, paths: list[str], environment: dict[str, str]) -> float:
+    script = IMPORT_SCRIPT.format(paths=paths, body=body)
     done = subprocess.run(
-        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=False, cwd=code_dir
+        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=False, cwd=paths[0]
     )
     if done.returncode != 0:
         raise RuntimeError(f"importing failed:\n{done.stderr}")
@@ -267,30 +278,28 @@ def import_seconds(body: str, code_dir: str, environment: dict[str, str]) -> flo
 def import_times(runs: int, environment: dict[str, str]) -> dict[str, list[float]]:
     """Each module imported in ``runs`` fresh processes (after one unmeasured run, so every
     process finds the same bytecode caches, as a deployed layer would)."""
-    subjects = {"floor": (FLOOR_IMPORT, str(REPO_ROOT))} | {
-        name: ("import app", str(REPO_ROOT / folder)) for name, folder in HANDLER_MODULES.items()
-    }
-    for body, code_dir in subjects.values():
-        import_seconds(body, code_dir, environment)
+    subjects = import_subjects()
+    for body, paths in subjects.values():
+        import_seconds(body, paths, environment)
     times: dict[str, list[float]] = {name: [] for name in subjects}
     # Round-robin: drift in the machine's load falls on every module alike.
     for _ in range(runs):
-        for name, (body, code_dir) in subjects.items():
-            times[name].append(import_seconds(body, code_dir, environment))
+        for name, (body, paths) in subjects.items():
+            times[name].append(import_seconds(body, paths, environment))
     return times
 
 
-def import_profile(body: str, code_dir: str, environment: dict[str, str]) -> dict[str, float]:
+def import_profile(body: str, paths: list[str], environment: dict[str, str]) -> dict[str, float]:
     """Milliseconds of import per top-level package (``-X importtime`` self times, summed): where
     a module's import time goes. ``-X importtime`` itself slows imports a little."""
-    script = IMPORT_SCRIPT.format(code_dir=code_dir, body=body)
+    script = IMPORT_SCRIPT.format(paths=paths, body=body)
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", script],
         env=environment,
         capture_output=True,
         text=True,
         check=True,
-        cwd=code_dir,
+        cwd=paths[0],
     )
     totals: dict[str, float] = {}
     for line in done.stderr.splitlines():
@@ -303,10 +312,7 @@ def import_profile(body: str, code_dir: str, environment: dict[str, str]) -> dic
 
 
 def import_profile_lines(environment: dict[str, str]) -> list[str]:
-    subjects = {"floor": (FLOOR_IMPORT, str(REPO_ROOT))} | {
-        name: ("import app", str(REPO_ROOT / folder)) for name, folder in HANDLER_MODULES.items()
-    }
-    profiles = {name: import_profile(body, code_dir, environment) for name, (body, code_dir) in subjects.items()}
+    profiles = {name: import_profile(body, paths, environment) for name, (body, paths) in import_subjects().items()}
     packages = sorted(
         {p for profile in profiles.values() for p in profile},
         key=lambda p: -max(pr.get(p, 0.0) for pr in profiles.values()),
