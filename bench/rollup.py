@@ -17,7 +17,7 @@
 
 Loading is fast but faithful: the events are written with BatchWriteItem from a few threads as the
 exact items the ingest store writes (checked against ``store.events._record`` for a sample), the
-days are marked dirty with ``store.rollups.mark_days_dirty``, and the users directory is written
+days are marked dirty with ``store.dirty_days.mark_days_dirty``, and the users directory is written
 by ``store.users.apply_directory_change`` (every lifecycle event, and a sample of the directory's
 users; the rest of the directory is written as the items that function leaves, checked against the
 sample). Each run starts its own DynamoDB Local (own port; database on tmpfs when ``/dev/shm``
@@ -599,7 +599,8 @@ def part_a(
     jvm: JvmClock,
     now: datetime,
 ) -> tuple[list[Figure], list[str], list[str]]:
-    from license_usage.store.rollups import mark_days_dirty, stored_days
+    from license_usage.store.dirty_days import mark_days_dirty
+    from license_usage.store.rollups import stored_days
 
     org_id = "rollup-day"
     population = Population(args.users, args.goals, args.groups, args.directory_users)
@@ -752,7 +753,7 @@ def load_and_roll_up(
     seed: int,
     stop: Callable[[int, float], bool] | None,
 ) -> OrgLoad:
-    from license_usage.store.rollups import mark_days_dirty
+    from license_usage.store.dirty_days import mark_days_dirty
 
     population = Population(args.users, args.goals, args.groups, args.directory_users)
     year_start = date(now.year, 1, 1)

@@ -291,9 +291,9 @@ def bulk_load(
     from license_usage.domain.events import UsageEvent
     from license_usage.domain.plans import PlanType
     from license_usage.domain.timestamps import parse_rfc3339
+    from license_usage.store.dirty_days import mark_days_dirty
     from license_usage.store.events import _record
     from license_usage.store.plans import PlanCounterRecord, PlanTallyRecord, counter_key, plan_partition
-    from license_usage.store.rollups import mark_days_dirty
 
     events_table = local.names["EventsTable"]
     licensing_table = local.names["LicensingTable"]

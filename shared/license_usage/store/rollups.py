@@ -1,8 +1,6 @@
-"""What the scheduled rollups keep in ``LicensingTable``, and the dirty-day marks that tell them
-which days to recompute.
+"""What the scheduled rollups keep in ``LicensingTable`` (the dirty-day marks that tell them
+which days to recompute are in ``store.dirty_days``).
 
-- ``DIRTY`` / ``<org_id>#<day>``: a day that received events since its last rollup. ``marks``
-  counts the writers that marked it; ``claimed`` is the count a running rollup started from.
 - ``DAILY#<org_id>`` / ``<day>`` and ``<day>#G#<group>``: a day's figures, organization-wide
   and per group (reports add these up; they never read raw events).
 - ``SEATHIST#<plan_id>`` / ``<day>``: how far seats in use moved within the day.
@@ -12,14 +10,12 @@ which days to recompute.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import date, datetime
 from heapq import merge
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
-from pynamodb.exceptions import DeleteError, UpdateError
 
 from license_usage.domain.rollups import AiFigures, DayEvent, DayFigures, SeatSwing, StoredDay
 from license_usage.domain.timeframes import Window
@@ -27,16 +23,7 @@ from license_usage.domain.timestamps import format_utc
 from license_usage.store.events import day_partitions
 from license_usage.store.tables import EventRecord, LicensingItem
 
-DIRTY_PARTITION = "DIRTY"
 _DAY_EVENT_FIELDS = ["at", "type", "user_id", "goal_id", "quantity", "group", "roles", "properties"]
-
-
-class DirtyDayRecord(LicensingItem):
-    org_id = UnicodeAttribute()
-    day = UnicodeAttribute()
-    marks = NumberAttribute(default=0)
-    marked_at = UnicodeAttribute()
-    claimed = NumberAttribute(null=True)
 
 
 class DailyRecord(LicensingItem):
@@ -70,80 +57,6 @@ class ReportSectionsRecord(LicensingItem):
 
 class RollupMetaRecord(LicensingItem):
     data_as_of = UnicodeAttribute()
-
-
-# ---------------------------------------------------------------- dirty days
-
-
-@dataclass(frozen=True)
-class DirtyDay:
-    org_id: str
-    day: str
-    marks: int
-
-
-def _needs_mark(key: tuple[str, str]) -> bool:
-    try:
-        mark = DirtyDayRecord.get(*key, consistent_read=True)
-    except DirtyDayRecord.DoesNotExist:
-        return True
-    # Not claimed yet: the rollup that claims it reads the day after this read, so after the
-    # writes that preceded it. Claimed: that rollup may have read the day already.
-    return mark.claimed is not None
-
-
-def mark_days_dirty(org_id: str, days: Iterable[str], now: datetime) -> None:
-    """Call after writing the days' events: makes sure a rollup reads those days again. A read
-    spares the write while the day's mark still waits for its rollup (most batches)."""
-    for day in sorted(set(days)):
-        key = (DIRTY_PARTITION, f"{org_id}#{day}")
-        if not _needs_mark(key):
-            continue
-        DirtyDayRecord(*key).update(
-            actions=[
-                DirtyDayRecord.org_id.set(org_id),
-                DirtyDayRecord.day.set(day),
-                DirtyDayRecord.marks.add(1),
-                DirtyDayRecord.marked_at.set(format_utc(now)),
-            ]
-        )
-
-
-def dirty_days() -> list[DirtyDay]:
-    return [
-        DirtyDay(record.org_id, record.day, int(record.marks))
-        for record in DirtyDayRecord.query(DIRTY_PARTITION, consistent_read=True)
-    ]
-
-
-def dirty_days_of(org_id: str) -> list[str]:
-    records = DirtyDayRecord.query(DIRTY_PARTITION, DirtyDayRecord.sk.startswith(f"{org_id}#"), consistent_read=True)
-    return [record.day for record in records]
-
-
-def claim_dirty_day(dirty: DirtyDay) -> DirtyDay:
-    """Before the day is read: from now on, writers mark it again (see ``mark_days_dirty``)."""
-    record = DirtyDayRecord(DIRTY_PARTITION, f"{dirty.org_id}#{dirty.day}")
-    record.update(actions=[DirtyDayRecord.claimed.set(DirtyDayRecord.marks)], condition=DirtyDayRecord.marks.exists())
-    return DirtyDay(dirty.org_id, dirty.day, int(record.marks))
-
-
-def clear_dirty_day(dirty: DirtyDay) -> bool:
-    """Forget the claimed mark unless a writer marked the day again while it was being rolled up;
-    then give up the claim, so the next rollup claims the day afresh."""
-    record = DirtyDayRecord(DIRTY_PARTITION, f"{dirty.org_id}#{dirty.day}")
-    try:
-        record.delete(condition=DirtyDayRecord.marks == dirty.marks)
-    except DeleteError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        try:
-            record.update(actions=[DirtyDayRecord.claimed.remove()], condition=DirtyDayRecord.marks.exists())
-        except UpdateError as update_error:
-            if update_error.cause_response_code != "ConditionalCheckFailedException":
-                raise
-        return False
-    return True
 
 
 # ---------------------------------------------------------------- reading a day of events

@@ -11,8 +11,9 @@ from license_usage.domain.plans import Plan, PlanType
 from license_usage.domain.rollups import ai_actions, consumption_by_group, user_activity
 from license_usage.domain.timeframes import Window, resolve_window
 from license_usage.domain.timestamps import format_utc_seconds
+from license_usage.store.dirty_days import dirty_days_of
 from license_usage.store.plans import plan_counters, plans_of_org
-from license_usage.store.rollups import data_as_of, dirty_days_of, precomputed_sections, roles_at, stored_days
+from license_usage.store.rollups import data_as_of, precomputed_sections, roles_at, stored_days
 
 
 def _plan_row(plan: Plan, as_of: datetime, now: datetime) -> dict[str, Any]:

@@ -14,15 +14,12 @@ from license_usage.domain.rollups import day_figures, end_of_day_key, roles_dist
 from license_usage.domain.timeframes import TIMEFRAMES, resolve_window
 from license_usage.domain.timestamps import format_utc
 from license_usage.store.consumption import count_inactive_seat_holders
+from license_usage.store.dirty_days import DirtyDay, claim_dirty_day, clear_dirty_day, dirty_days
 from license_usage.store.events import directory_changes
 from license_usage.store.orgs import all_org_ids
 from license_usage.store.plans import plans_of_org, set_inactive_assignments, set_month_peak
 from license_usage.store.rollups import (
-    DirtyDay,
-    claim_dirty_day,
-    clear_dirty_day,
     day_events,
-    dirty_days,
     has_day_figures,
     save_day_figures,
     save_report_sections,

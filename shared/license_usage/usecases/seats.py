@@ -12,8 +12,8 @@ from license_usage.domain.seats import SeatLimitReached, SeatOutcome
 from license_usage.domain.timestamps import format_utc
 from license_usage.store.audit import audit_record
 from license_usage.store.consumption import claim_seat, load_plan_users, release_seat, seats_in_use
+from license_usage.store.dirty_days import mark_days_dirty
 from license_usage.store.plans import plans_of_org
-from license_usage.store.rollups import mark_days_dirty
 from license_usage.usecases.consumption import refresh_plan_flags
 
 ATTEMPTS = 5

@@ -10,10 +10,10 @@ from license_usage.domain.plans import Plan, PlanStatus, PlanType, plan_months
 from license_usage.domain.seats import months_holding_seat
 from license_usage.domain.timestamps import format_utc_seconds
 from license_usage.store.consumption import PlanUser, list_plan_users
+from license_usage.store.dirty_days import dirty_days_of
 from license_usage.store.events import directory_changes
 from license_usage.store.pages import Page
 from license_usage.store.plans import flagged_over_amount, get_plan, plan_as_dict, plan_counters
-from license_usage.store.rollups import dirty_days_of
 from license_usage.store.users import users_by_id
 
 

@@ -1,0 +1,96 @@
+"""Dirty-day marks in ``LicensingTable``: ``DIRTY`` / ``<org_id>#<day>``, a day that received
+events since its last rollup. ``marks`` counts the writers that marked it; ``claimed`` is the
+count a running rollup started from. Apart from the rollups' figures: ingest needs only these."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DeleteError, UpdateError
+
+from license_usage.domain.timestamps import format_utc
+from license_usage.store.tables import LicensingItem
+
+DIRTY_PARTITION = "DIRTY"
+
+
+class DirtyDayRecord(LicensingItem):
+    org_id = UnicodeAttribute()
+    day = UnicodeAttribute()
+    marks = NumberAttribute(default=0)
+    marked_at = UnicodeAttribute()
+    claimed = NumberAttribute(null=True)
+
+
+@dataclass(frozen=True)
+class DirtyDay:
+    org_id: str
+    day: str
+    marks: int
+
+
+def _needs_mark(key: tuple[str, str]) -> bool:
+    try:
+        mark = DirtyDayRecord.get(*key, consistent_read=True)
+    except DirtyDayRecord.DoesNotExist:
+        return True
+    # Not claimed yet: the rollup that claims it reads the day after this read, so after the
+    # writes that preceded it. Claimed: that rollup may have read the day already.
+    return mark.claimed is not None
+
+
+def mark_days_dirty(org_id: str, days: Iterable[str], now: datetime) -> None:
+    """Call after writing the days' events: makes sure a rollup reads those days again. A read
+    spares the write while the day's mark still waits for its rollup (most batches)."""
+    for day in sorted(set(days)):
+        key = (DIRTY_PARTITION, f"{org_id}#{day}")
+        if not _needs_mark(key):
+            continue
+        DirtyDayRecord(*key).update(
+            actions=[
+                DirtyDayRecord.org_id.set(org_id),
+                DirtyDayRecord.day.set(day),
+                DirtyDayRecord.marks.add(1),
+                DirtyDayRecord.marked_at.set(format_utc(now)),
+            ]
+        )
+
+
+def dirty_days() -> list[DirtyDay]:
+    return [
+        DirtyDay(record.org_id, record.day, int(record.marks))
+        for record in DirtyDayRecord.query(DIRTY_PARTITION, consistent_read=True)
+    ]
+
+
+def dirty_days_of(org_id: str) -> list[str]:
+    records = DirtyDayRecord.query(DIRTY_PARTITION, DirtyDayRecord.sk.startswith(f"{org_id}#"), consistent_read=True)
+    return [record.day for record in records]
+
+
+def claim_dirty_day(dirty: DirtyDay) -> DirtyDay:
+    """Before the day is read: from now on, writers mark it again (see ``mark_days_dirty``)."""
+    record = DirtyDayRecord(DIRTY_PARTITION, f"{dirty.org_id}#{dirty.day}")
+    record.update(actions=[DirtyDayRecord.claimed.set(DirtyDayRecord.marks)], condition=DirtyDayRecord.marks.exists())
+    return DirtyDay(dirty.org_id, dirty.day, int(record.marks))
+
+
+def clear_dirty_day(dirty: DirtyDay) -> bool:
+    """Forget the claimed mark unless a writer marked the day again while it was being rolled up;
+    then give up the claim, so the next rollup claims the day afresh."""
+    record = DirtyDayRecord(DIRTY_PARTITION, f"{dirty.org_id}#{dirty.day}")
+    try:
+        record.delete(condition=DirtyDayRecord.marks == dirty.marks)
+    except DeleteError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        try:
+            record.update(actions=[DirtyDayRecord.claimed.remove()], condition=DirtyDayRecord.marks.exists())
+        except UpdateError as update_error:
+            if update_error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+        return False
+    return True
