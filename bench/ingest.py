@@ -70,7 +70,12 @@ EVENT_MIX: tuple[tuple[str, int], ...] = (
     ("user.deactivated", 1),
 )
 FEATURES = ("dashboard", "export", "goals", "calendar", "reports", "messages")
-HANDLER_MODULES = {"authorizer": "functions/authorizer", "ingest": "functions/ingest", "api": "functions/api"}
+HANDLER_MODULES = {
+    "authorizer": "functions/authorizer",
+    "ingest": "functions/ingest",
+    "api": "functions/api",
+    "reports": "functions/reports",
+}
 
 
 # ---------------------------------------------------------------------------- events

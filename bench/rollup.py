@@ -7,10 +7,10 @@
     logins of ~20k users (most events carry a group, the others are looked up in the users
     directory), AI actions over ~2k goals, goal suggestions, feature use and a few lifecycle events.
 (b) Read capacity (RCU) and latency of ONE ``GET /v1/orgs/{org}/reports/license-ai-usage
-    ?timeframe=this_year`` (the real API handler, reporter authorizer context) for an organization
-    with 100k events and one with 2M events spread over this year, both rolled up first by the
-    real handler. The two organizations have the same users, groups, goals, directory and plan;
-    only the event volume differs. Goal: the report's reads are the same for both.
+    ?timeframe=this_year`` (the real ``functions/reports`` handler, reporter authorizer context)
+    for an organization with 100k events and one with 2M events spread over this year, both rolled
+    up first by the real handler. The two organizations have the same users, groups, goals,
+    directory and plan; only the event volume differs. Goal: the report's reads are the same for both.
     If 2M events cannot be loaded and rolled up within ``--large-minutes`` (default 15) here, the
     large organization gets the largest volume that fits (projected from the small organization's
     rollup rate), and the bench says so.
@@ -816,14 +816,20 @@ def report_event(org_id: str) -> dict[str, Any]:
 
 
 def read_report(
-    local: LocalDynamoDB, api: Handler, meter: CapacityMeter, jvm: JvmClock, org_id: str, repeats: int, now: datetime
+    local: LocalDynamoDB,
+    reports: Handler,
+    meter: CapacityMeter,
+    jvm: JvmClock,
+    org_id: str,
+    repeats: int,
+    now: datetime,
 ) -> ReportRead:
-    first = measured(meter, jvm, f"report-{org_id}", lambda: call(api, report_event(org_id)))
+    first = measured(meter, jvm, f"report-{org_id}", lambda: call(reports, report_event(org_id)))
     timings = []
     with meter.counting("report-repeats"):
         for _ in range(repeats):
             began = time.perf_counter()
-            call(api, report_event(org_id))
+            call(reports, report_event(org_id))
             timings.append(time.perf_counter() - began)
     # What the report's day query reads: the organization's day items and per-group day items.
     client = local.client()
@@ -868,6 +874,7 @@ def part_b(
     args: argparse.Namespace,
     local: LocalDynamoDB,
     api: Handler,
+    reports: Handler,
     rollup: Handler,
     meter: CapacityMeter,
     jvm: JvmClock,
@@ -908,9 +915,10 @@ def part_b(
 
     print("(b) reading the report for both organizations…", flush=True)
     # Warm-up (not measured): the route's first use, connections.
-    call(api, report_event(small.org_id))
+    call(reports, report_event(small.org_id))
     reads = {
-        org.org_id: read_report(local, api, meter, jvm, org.org_id, args.report_repeats, now) for org in (small, large)
+        org.org_id: read_report(local, reports, meter, jvm, org.org_id, args.report_repeats, now)
+        for org in (small, large)
     }
     small_read, large_read = reads[small.org_id], reads[large.org_id]
     for read in (small_read, large_read):
@@ -1034,7 +1042,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         meter.install()
         jvm = JvmClock(local.port)
         rollup = load_handler("daily_rollup", "bench_daily_rollup_app")
-        api = load_handler("api", "bench_api_app")
+        api = load_handler("api", "bench_api_app")  # plans and keys
+        reports = load_handler("reports", "bench_reports_app")
         now = datetime.now(UTC)
         notes.append(f"code measured: {code_version()}")
         notes.append(f"DynamoDB Local's database under {args.data_dir or 'the system temp folder'}")
@@ -1044,7 +1053,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             notes += part_notes
             details += part_details
         if args.part in ("b", "all"):
-            part_figures, part_notes, part_details = part_b(args, local, api, rollup, meter, jvm, now)
+            part_figures, part_notes, part_details = part_b(args, local, api, reports, rollup, meter, jvm, now)
             figures += part_figures
             notes += part_notes
             details += part_details

@@ -43,10 +43,24 @@ MUST_HAVE_ROUTES = {
     ("GET", "/v1/orgs/{org_id}/api-keys"), ("DELETE", "/v1/orgs/{org_id}/api-keys/{key_id}"),
 }  # fmt: skip
 PUBLIC_ROUTES = {("GET", "/v1/health")}
+# The reports have a function of their own, so the API's cold start does not import them.
+REPORT_ROUTES = {
+    ("GET", "/v1/orgs/{org_id}/reports/license-ai-usage"),
+    ("GET", "/v1/orgs/{org_id}/plans/{plan_id}/seat-history"),
+    ("GET", "/v1/orgs/{org_id}/plans/{plan_id}/activity"),
+}
+# What the reports read (and nothing else): plans, tallies, rollups and dirty marks in the licensing
+# table, and the activity log's by_day partitions.
+REPORTS_ACCESS = {
+    ("dynamodb:GetItem", '{"Fn::GetAtt": ["LicensingTable", "Arn"]}'),
+    ("dynamodb:Query", '{"Fn::GetAtt": ["LicensingTable", "Arn"]}'),
+    ("dynamodb:Query", '{"Fn::Sub": "${EventsTable.Arn}/index/by_day"}'),
+}
 MUST_HAVE_RESOURCES = {
     "SharedLayer": "AWS::Serverless::LayerVersion", "UsageApi": "AWS::Serverless::Api",
     "AuthorizerFunction": "AWS::Serverless::Function", "IngestFunction": "AWS::Serverless::Function",
-    "ApiFunction": "AWS::Serverless::Function", "EventsTable": "AWS::DynamoDB::Table",
+    "ApiFunction": "AWS::Serverless::Function", "ReportsFunction": "AWS::Serverless::Function",
+    "EventsTable": "AWS::DynamoDB::Table",
     "LicensingTable": "AWS::DynamoDB::Table", "ExportsBucket": "AWS::S3::Bucket",
     "ExportsBucketPolicy": "AWS::S3::BucketPolicy", "NotificationsTopic": "AWS::SNS::Topic",
     "UsageEventBus": "AWS::Events::EventBus",
@@ -133,6 +147,38 @@ def test_api_routes_include_the_required_ones_and_are_all_in_the_spec(cfn: Json)
     routes = set(_routes(cfn))
     assert routes >= MUST_HAVE_ROUTES, sorted(MUST_HAVE_ROUTES - routes)
     assert routes <= SPEC_ROUTES, sorted(routes - SPEC_ROUTES)
+
+
+def _api_events(sam: Json) -> dict[tuple[str, str], str]:
+    """(method, path) of every ``Type: Api`` event → the function it belongs to."""
+    return {
+        (str(event["Properties"]["Method"]).upper(), event["Properties"]["Path"]): name
+        for name, fn in _of_type(sam, "AWS::Serverless::Function").items()
+        for event in (fn["Properties"].get("Events") or {}).values()
+        if event["Type"] == "Api"
+    }
+
+
+def test_the_reports_routes_and_only_they_go_to_the_reports_function(sam: Json, cfn: Json) -> None:
+    events = _api_events(sam)
+    assert {route for route, function in events.items() if function == "ReportsFunction"} == REPORT_ROUTES
+    assert set(_routes(cfn)) >= REPORT_ROUTES
+    assert events[("POST", "/v1/events")] == "IngestFunction"
+    others = {function for route, function in events.items() if route not in REPORT_ROUTES | {("POST", "/v1/events")}}
+    assert others == {"ApiFunction"}
+
+
+def test_the_reports_function_may_only_read_what_the_reports_read(sam: Json) -> None:
+    reports = sam["Resources"]["ReportsFunction"]["Properties"]
+    statements = [s for policy in _as_list(reports["Policies"]) for s in _as_list(policy["Statement"])]
+    assert all(s["Effect"] == "Allow" and set(s) == {"Effect", "Action", "Resource"} for s in statements)
+    granted = {
+        (action, json.dumps(resource))
+        for s in statements
+        for action in _as_list(s["Action"])
+        for resource in _as_list(s["Resource"])
+    }
+    assert granted == REPORTS_ACCESS
 
 
 def test_every_route_but_health_requires_the_request_authorizer(cfn: Json) -> None:

@@ -1,4 +1,4 @@
-"""Lambda entry point for the admin and reporting API."""
+"""Lambda entry point for the admin API: keys, plans, usage, seats, audit, overdrafts (reports: functions/reports)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from license_usage.api.resolver import build_resolver
-from license_usage.api.routers import api_keys, audit, health, overdrafts, plans, reports, seats, usage
+from license_usage.api.routers import api_keys, audit, health, overdrafts, plans, seats, usage
 
 logger = Logger()
 app = build_resolver(
@@ -24,7 +24,6 @@ app = build_resolver(
     seats.router,
     audit.router,
     overdrafts.router,
-    reports.router,
 )
 
 

@@ -1,0 +1,28 @@
+"""Lambda entry point for the reports: the License & AI Usage report, seat history, activity log."""
+
+from __future__ import annotations
+
+import gc
+
+gc.disable()  # cold start: what init builds lives as long as the process, so no collections until frozen at the end
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from license_usage.api.resolver import build_resolver
+from license_usage.api.routers import reports
+
+logger = Logger()
+app = build_resolver(reports.router)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
+
+
+gc.freeze()  # init's objects: out of every later collection
+gc.enable()
