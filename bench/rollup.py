@@ -205,10 +205,14 @@ def event_item(
 ) -> dict[str, Any]:
     """The item ``store.events._record(event).serialize()`` gives (checked by ``check_item``),
     built directly: pynamodb's model serialization would cost more CPU than DynamoDB Local."""
+    from license_usage.domain.events import DIRECTORY_EVENT_TYPES
+
     stamp = _utc_text(spec.at)
+    # Lifecycle events have a by_day partition of their own (store.events.day_partition).
+    partition = f"{org_id}#{stamp[:10]}#directory" if spec.type in DIRECTORY_EVENT_TYPES else f"{org_id}#{stamp[:10]}"
     item: dict[str, Any] = {
         "pk": {"S": f"{org_id}#{spec.event_id}"},
-        "day": {"S": f"{org_id}#{stamp[:10]}"},
+        "day": {"S": partition},
         "at": {"S": f"{stamp}#{spec.event_id}"},
         "org_id": {"S": org_id},
         "event_id": {"S": spec.event_id},
@@ -516,21 +520,24 @@ def measured(meter: CapacityMeter, jvm: JvmClock, bucket: str, action: Callable[
 
 
 def floor_query(client: Any, table: str, org_id: str, day: str) -> int:
-    """The floor: every event of the organization-day from the ``by_day`` index, full items."""
-    request: dict[str, Any] = {
-        "TableName": table,
-        "IndexName": "by_day",
-        "KeyConditionExpression": "#day = :day",
-        "ExpressionAttributeNames": {"#day": "day"},
-        "ExpressionAttributeValues": {":day": {"S": f"{org_id}#{day}"}},
-    }
+    """The floor: every event of the organization-day from the ``by_day`` index (the day's
+    partition and its lifecycle events' one), full items."""
     count = 0
-    while True:
-        page = client.query(**request)
-        count += len(page["Items"])
-        if not page.get("LastEvaluatedKey"):
-            return count
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    for partition in (f"{org_id}#{day}", f"{org_id}#{day}#directory"):
+        request: dict[str, Any] = {
+            "TableName": table,
+            "IndexName": "by_day",
+            "KeyConditionExpression": "#day = :day",
+            "ExpressionAttributeNames": {"#day": "day"},
+            "ExpressionAttributeValues": {":day": {"S": partition}},
+        }
+        while True:
+            page = client.query(**request)
+            count += len(page["Items"])
+            if not page.get("LastEvaluatedKey"):
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return count
 
 
 def scheduled_event(at: datetime) -> dict[str, Any]:
