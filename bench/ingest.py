@@ -172,6 +172,20 @@ class IngestRun:
         return self.events / self.seconds
 
 
+def send_batch(
+    ingest: Handler, meter: CapacityMeter, bucket: str, org_id: str, body: str
+) -> tuple[float, dict[str, Any]]:
+    """One batch through the handler: the seconds of its call and its answer (all events kept)."""
+    request = ingest_event(org_id, body)
+    with meter.counting(bucket):
+        started = time.perf_counter()
+        answer = call(ingest, request)
+        seconds = time.perf_counter() - started
+    if answer["rejected"]:
+        raise RuntimeError(f"the bench's events were rejected: {answer['rejected'][:3]}")
+    return seconds, answer
+
+
 def send_batches(
     ingest: Handler, meter: CapacityMeter, org_id: str, bodies: Sequence[str], bucket: str, events: int
 ) -> IngestRun:
@@ -179,13 +193,8 @@ def send_batches(
     accepted = duplicates = 0
     elapsed = 0.0
     for body in bodies:
-        request = ingest_event(org_id, body)
-        with meter.counting(bucket):
-            started = time.perf_counter()
-            answer = call(ingest, request)
-            elapsed += time.perf_counter() - started
-        if answer["rejected"]:
-            raise RuntimeError(f"the bench's events were rejected: {answer['rejected'][:3]}")
+        seconds, answer = send_batch(ingest, meter, bucket, org_id, body)
+        elapsed += seconds
         accepted += answer["accepted"]
         duplicates += answer["duplicates"]
     return IngestRun(events, elapsed, accepted, duplicates, meter.snapshot(bucket))
@@ -226,13 +235,8 @@ def throughput_against_floor(
     handler_seconds = floor_seconds = single_seconds = 0.0
     with ThreadPoolExecutor(SINGLE_PUT_THREADS) as pool:
         for body, floor_chunk, single_chunk in zip(bodies, floor_chunks, single_chunks, strict=True):
-            request = ingest_event(org_id, body)
-            with meter.counting("ingest-new"):
-                started = time.perf_counter()
-                answer = call(ingest, request)
-                handler_seconds += time.perf_counter() - started
-            if answer["rejected"]:
-                raise RuntimeError(f"the bench's events were rejected: {answer['rejected'][:3]}")
+            seconds, answer = send_batch(ingest, meter, "ingest-new", org_id, body)
+            handler_seconds += seconds
             accepted += answer["accepted"]
             duplicates += answer["duplicates"]
             with meter.counting("floor"):
