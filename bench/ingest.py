@@ -335,6 +335,23 @@ def import_profile_lines(environment: dict[str, str]) -> list[str]:
     return rows
 
 
+def import_figures(imports: dict[str, list[float]]) -> list[Figure]:
+    floor_module = median(imports["floor"])
+    figures = [Figure("(c) floor: import boto3 + client, median", f"{floor_module * 1000:.0f} ms", "", None)]
+    for name in HANDLER_MODULES:
+        module = median(imports[name])
+        figures.append(Figure(f"(c) functions/{name}/app.py import, median", f"{module * 1000:.0f} ms", "", None))
+        figures.append(
+            Figure(
+                f"(c) functions/{name}/app.py / floor",
+                f"{module / floor_module:.2f}",
+                "≤ 1.5",
+                module / floor_module <= 1.5,
+            )
+        )
+    return figures
+
+
 # ---------------------------------------------------------------------------- main
 def breakdown(title: str, capacity: CapacitySnapshot) -> None:
     print(f"  {title}:")
@@ -352,6 +369,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=20_000, help="new events per measured run (default 20000)")
     parser.add_argument("--users", type=int, default=2_000, help="distinct users of those events (default 2000)")
     parser.add_argument("--import-runs", type=int, default=5, help="fresh processes per module for (c) (default 5)")
+    parser.add_argument(
+        "--import-repeats", type=int, default=1, help="(c) measured this many times in a row, each printed (default 1)"
+    )
+    parser.add_argument("--only-imports", action="store_true", help="measure (c) only")
     parser.add_argument("--no-plans-run", action="store_true", help="skip the informational run with plans")
     parser.add_argument("--data-dir", type=Path, help="parent of DynamoDB Local's data folder (default: system temp)")
     parser.add_argument("--seed", type=int, default=20261123)
@@ -367,7 +388,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache:
         import_env = {**lambda_environment(local_port=9), "PYTHONPYCACHEPREFIX": pycache}
         imports = import_times(args.import_runs, import_env)
+        repeated = [import_times(args.import_runs, import_env) for _ in range(args.import_repeats - 1)]
         profile = import_profile_lines(import_env)
+    if args.import_repeats > 1:
+        print(f"(c) module ÷ floor, each of {args.import_repeats} repetitions (medians of {args.import_runs}):")
+        for times in [imports, *repeated]:
+            floor_median = median(times["floor"])
+            ratios = ", ".join(f"{name} {median(times[name]) / floor_median:.2f}" for name in HANDLER_MODULES)
+            print(f"    floor {floor_median * 1000:.0f} ms: {ratios}", flush=True)
+    if args.only_imports:
+        print_table("Import figures (first repetition)", import_figures(imports))
+        return
 
     with local_dynamodb("ingest", args.data_dir) as local:
         set_lambda_environment(local)
@@ -406,7 +437,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     ratio = new.per_second / floor.per_second
     wcu_new = new.capacity.write / new.accepted
     wcu_dup = dup.capacity.write / dup.duplicates
-    floor_module = median(imports["floor"])
     figures = [
         Figure("(a) ingest handler, events/s (org without plans)", f"{new.per_second:,.0f}", "", None),
         Figure("(a) floor: raw BatchWriteItem, items/s", f"{floor.per_second:,.0f}", "", None),
@@ -451,18 +481,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 None,
             ),
         ]
-    figures.append(Figure("(c) floor: import boto3 + client, median", f"{floor_module * 1000:.0f} ms", "", None))
-    for name in HANDLER_MODULES:
-        module = median(imports[name])
-        figures.append(Figure(f"(c) functions/{name}/app.py import, median", f"{module * 1000:.0f} ms", "", None))
-        figures.append(
-            Figure(
-                f"(c) functions/{name}/app.py / floor",
-                f"{module / floor_module:.2f}",
-                "≤ 1.5",
-                module / floor_module <= 1.5,
-            )
-        )
+    figures += import_figures(imports)
     print_table("Ingest figures", figures)
 
     print("\nWhere the handler's time and capacity went (per operation and table; Σ call time adds up")
