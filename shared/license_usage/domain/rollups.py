@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from license_usage.domain.events import DirectoryChange
 from license_usage.domain.timeframes import Window, iso_week_start
 
 UNASSIGNED_GROUP = "unassigned"
@@ -201,6 +202,10 @@ class UserState:
     status: str | None = None
     roles: tuple[str, ...] = ()
     group: str | None = None
+
+
+def lifecycle_entry(change: DirectoryChange) -> LifecycleEntry:
+    return LifecycleEntry(order_key=change.order_key, status=change.status, roles=change.roles, group=change.group)
 
 
 def state_before(history: Iterable[LifecycleEntry], end_key: str = "~") -> UserState:

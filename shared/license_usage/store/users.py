@@ -16,7 +16,7 @@ from pynamodb.attributes import MapAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
 
 from license_usage.domain.events import DirectoryChange
-from license_usage.domain.rollups import LifecycleEntry, UserState, state_before
+from license_usage.domain.rollups import LifecycleEntry, UserState, lifecycle_entry, state_before
 from license_usage.store.tables import LicensingItem
 
 ATTEMPTS = 3
@@ -78,10 +78,6 @@ def _history(record: UserRecord) -> list[LifecycleEntry]:
     ]
 
 
-def _pending_entry(change: DirectoryChange) -> LifecycleEntry:
-    return LifecycleEntry(order_key=change.order_key, status=change.status, roles=change.roles, group=change.group)
-
-
 def users_by_id(org_id: str, user_ids: Iterable[str], pending: Iterable[DirectoryChange] = ()) -> dict[str, UserState]:
     """Current status, roles and group of these users (users without lifecycle events are absent).
     ``pending``: lifecycle changes the directory may not hold yet (of days waiting for a rollup)."""
@@ -92,7 +88,7 @@ def users_by_id(org_id: str, user_ids: Iterable[str], pending: Iterable[Director
         histories[record.user_id] = {entry.order_key: entry for entry in _history(record)}
     for change in pending:
         if change.user_id in wanted:
-            histories.setdefault(change.user_id, {}).setdefault(change.order_key, _pending_entry(change))
+            histories.setdefault(change.user_id, {}).setdefault(change.order_key, lifecycle_entry(change))
     return {user_id: state_before(list(history.values())) for user_id, history in histories.items()}
 
 

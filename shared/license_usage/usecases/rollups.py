@@ -10,7 +10,13 @@ from datetime import date, datetime, timedelta
 from license_usage.domain.consumption import INACTIVE_AFTER_DAYS
 from license_usage.domain.events import DirectoryChange
 from license_usage.domain.plans import PlanType
-from license_usage.domain.rollups import day_figures, end_of_day_key, roles_distribution
+from license_usage.domain.rollups import (
+    LifecycleEntry,
+    day_figures,
+    end_of_day_key,
+    lifecycle_entry,
+    roles_distribution,
+)
 from license_usage.domain.timeframes import TIMEFRAMES, resolve_window
 from license_usage.domain.timestamps import format_utc
 from license_usage.store.consumption import count_inactive_seat_holders
@@ -56,26 +62,26 @@ def roll_up_day(org_id: str, day: str) -> None:
         save_seat_swing(plan_id, day, swing)
 
 
-def update_directory(org_id: str, changes: list[DirectoryChange]) -> int:
+def update_directory(org_id: str, changes: list[DirectoryChange], histories: dict[str, list[LifecycleEntry]]) -> int:
     """Write the lifecycle entries the users directory lacks (ingest stores the events only:
-    until the rollup, readers add the entries of days still waiting). Entries are idempotent.
-    Returns how many were written."""
-    known = {
-        (entry_user, entry.order_key) for entry_user, history in user_histories(org_id).items() for entry in history
-    }
+    until the rollup, readers add the entries of days still waiting), and add them to
+    ``histories``, the directory as read before. Entries are idempotent. Returns how many."""
+    known = {(user_id, entry.order_key) for user_id, history in histories.items() for entry in history}
     missing = [change for change in changes if (change.user_id, change.order_key) not in known]
     for change in missing:
         apply_directory_change(org_id, change)
+        histories.setdefault(change.user_id, []).append(lifecycle_entry(change))
     return len(missing)
 
 
-def recompute_roles(org_id: str, since: date) -> None:
+def recompute_roles(org_id: str, since: date, histories: dict[str, list[LifecycleEntry]]) -> None:
     """Role snapshots from ``since`` on, at the end of every day on which some user's status or
     roles changed (the users directory keeps each user's lifecycle history)."""
-    histories = list(user_histories(org_id).values())
-    change_days = {since} | {date.fromisoformat(entry.order_key[:10]) for history in histories for entry in history}
+    change_days = {since} | {
+        date.fromisoformat(entry.order_key[:10]) for history in histories.values() for entry in history
+    }
     counts = {
-        day.isoformat(): roles_distribution(histories, end_of_day_key(day))
+        day.isoformat(): roles_distribution(list(histories.values()), end_of_day_key(day))
         for day in sorted(change_days)
         if day >= since
     }
@@ -103,12 +109,14 @@ def run_daily_rollup(now: datetime) -> RollupReport:
         # lifecycle entries, since until then readers take them from the days' events.
         claimed = [claim_dirty_day(dirty) for dirty in sorted(days, key=lambda d: d.day)]
         changes = directory_changes(org_id, [dirty.day for dirty in claimed])
+        histories = user_histories(org_id) if changes else {}
         if changes:
-            report.directory_entries_written += update_directory(org_id, changes)
+            report.directory_entries_written += update_directory(org_id, changes, histories)
         for dirty in claimed:
             roll_up_day(org_id, dirty.day)
         if changes:
-            recompute_roles(org_id, min(date.fromisoformat(change.order_key[:10]) for change in changes))
+            since = min(date.fromisoformat(change.order_key[:10]) for change in changes)
+            recompute_roles(org_id, since, histories)
             report.roles_recomputed.append(org_id)
         for dirty in claimed:
             label = f"{org_id}/{dirty.day}"

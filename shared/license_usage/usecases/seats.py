@@ -61,7 +61,8 @@ def claim_seat_for(
             _seat_snapshot(user_id, True),
         )
         outcome = claim_seat(plan, user, _order_key(now), now, details, audit)
-        mark_days_dirty(org_id, {now.date().isoformat()}, now)  # its seat activity entry landed today
+        if outcome is not SeatOutcome.SUPERSEDED:  # a claimed or denied seat's activity entry landed today
+            mark_days_dirty(org_id, {now.date().isoformat()}, now)
         if outcome is SeatOutcome.DENIED:
             raise SeatLimitReached(f"All {plan.hard_limit} seats of plan {plan.plan_id} are taken (hard limit).")
         if outcome is SeatOutcome.GRANTED:
