@@ -13,7 +13,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support import bearer, create_key, create_plan, login, new_org, vendor
+from tests.support import ROOT, bearer, create_key, create_plan, login, new_org, vendor
 
 Stack = Any
 
@@ -29,6 +29,9 @@ ORG_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("PUT", "/v1/orgs/{org}/seats/someone", frozenset({"vendor_admin", "org_admin", "ingest_key"})),
     ("DELETE", "/v1/orgs/{org}/seats/someone", frozenset({"vendor_admin", "org_admin"})),
     ("GET", "/v1/orgs/{org}/audit", frozenset({"vendor_admin", "org_admin"})),
+    ("GET", "/v1/orgs/{org}/reports/license-ai-usage", frozenset({"vendor_admin", "org_admin", "reporter"})),
+    ("GET", "/v1/orgs/{org}/plans/{plan}/seat-history", frozenset({"vendor_admin", "org_admin", "reporter"})),
+    ("GET", "/v1/orgs/{org}/plans/{plan}/activity", frozenset({"vendor_admin", "org_admin", "reporter"})),
 ]
 GLOBAL_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("POST", "/v1/events", frozenset({"ingest_key"})),
@@ -43,6 +46,26 @@ CALLERS = [
     "reporter_elsewhere",
     "ingest_key_elsewhere",
 ]
+
+
+def _same_route(template_path: str, probed_path: str) -> bool:
+    template_parts, probed_parts = template_path.split("/"), probed_path.split("/")
+    return len(template_parts) == len(probed_parts) and all(
+        t == p or t.startswith("{") for t, p in zip(template_parts, probed_parts, strict=True)
+    )
+
+
+def test_the_matrix_probes_every_route_that_needs_credentials() -> None:
+    from usage_local.template import Template
+
+    probed = [(method, path) for method, path, _ in ORG_ROUTES + GLOBAL_ROUTES]
+    unprobed = [
+        f"{route.method} {route.path}"
+        for route in Template.load(ROOT / "template.yaml").routes()
+        if route.authorizer != "NONE"
+        and not any(method == route.method and _same_route(route.path, path) for method, path in probed)
+    ]
+    assert unprobed == []
 
 
 @pytest.fixture(scope="module")
