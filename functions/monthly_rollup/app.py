@@ -20,5 +20,5 @@ logger = Logger()
 @event_source(data_class=EventBridgeEvent)
 def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     report = run_monthly_rollup(parse_rfc3339(event.time))
-    logger.info("monthly rollup", extra={"days": len(report.days_rolled_up), "peaks": len(report.month_peaks)})
+    logger.info("monthly rollup", extra={"days": len(report.days_rolled_up)})
     return asdict(report)

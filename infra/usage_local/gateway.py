@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from usage_local.lambda_runtime import Invocation, LambdaService
 from usage_local.stacklog import log
@@ -224,7 +224,8 @@ class Gateway:
                 continue
             for route in self.routes:
                 if route.route.path == candidate.route.path and route.route.method in (method, "ANY"):
-                    values = {n: unquote(v) for n, v in zip(route.parameters, found.groups(), strict=True)}
+                    # As API Gateway (REST) does: path parameters are passed still percent-encoded.
+                    values = dict(zip(route.parameters, found.groups(), strict=True))
                     return route, values
             return None
         return None

@@ -24,8 +24,9 @@ from usage_local.template import ACCOUNT_ID, REGION, Json, Template
 # Lambda's limit on a synchronous invocation's response.
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 DEFAULT_MAX_WORKERS = 8
-# What a worker inherits from the stack's own environment: enough to run Python, nothing about AWS.
-PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+# What a worker inherits from the stack's own environment: enough to run Python, nothing about AWS
+# (and the tests' fault switch, license_usage.faults).
+PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "LICENSE_USAGE_FAULTS")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,11 @@
-"""Consumption figures of a plan (SPEC §2): seats, MAU and MAUC, per plan and per plan month.
+"""Consumption figures of a plan (SPEC §2, §5, §6): seats, MAU and MAUC, per plan, per plan
+month and per day, from the counters the store keeps.
 
-Inputs are the counters the store keeps (per plan month, per day, seats in use); everything a
-report shows is derived here, so each rule lives in one function."""
+Everything a report, the usage API, the seat history and the exports show is derived here from
+one ``PlanCounters``, so the month rows, the peaks, the seat history and the report's license
+usage agree at any moment. Seats per day come from the day tallies (seats taken and freed, as
+each change commits); how far seats moved *within* a day needs the order of that day's changes,
+which the daily rollup works out (``SeatSwing``): until it has, the day is not settled."""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 from license_usage.domain.plans import Plan, PlanMonth, PlanType, month_of, plan_months
 
@@ -19,28 +22,94 @@ INACTIVE_AFTER_DAYS = 30
 
 @dataclass(frozen=True)
 class MonthCounts:
-    """What one plan month's counters hold (a month nobody touched counts zeros)."""
-
-    active_users: int = 0  # users with at least one login in the month (mau, mauc: credits)
-    seats_taken: int = 0
-    seats_released: int = 0
-    peak_seats: int = 0  # highest seats in use seen in the month
+    active_users: int = 0  # users with at least one login in the month (mau; mauc: credits)
 
 
 @dataclass(frozen=True)
 class DayCounts:
-    credits_used: int = 0  # mauc: users whose first login of a plan month fell on this day
+    credits_used: int = 0  # mauc: credits whose month's first login fell on this day
     seats_taken: int = 0
     seats_released: int = 0
+
+    @property
+    def seats_net(self) -> int:
+        return self.seats_taken - self.seats_released
+
+
+@dataclass(frozen=True)
+class SeatSwing:
+    """How far seats in use moved within a day, relative to the day's start (the rollup's)."""
+
+    low: int
+    high: int
+    net: int
 
 
 @dataclass(frozen=True)
 class PlanCounters:
     seats_in_use: int = 0
     months: Mapping[str, MonthCounts] = field(default_factory=dict)
-    days: Mapping[str, DayCounts] = field(default_factory=dict)  # YYYY-MM-DD, the trailing window
+    days: Mapping[str, DayCounts] = field(default_factory=dict)  # YYYY-MM-DD, every day with a tally
+    swings: Mapping[str, SeatSwing] = field(default_factory=dict)  # seats: days the rollup settled
+    pending_days: frozenset[str] = frozenset()  # days waiting for a rollup
     flagged_over_amount: bool = False  # whether the plan is listed as an overdraft now
     inactive_assignments: int = 0  # seats held without a login in 30 days, as of the last daily rollup
+
+
+# ---------------------------------------------------------------------- typed results
+
+
+@dataclass(frozen=True)
+class SeatDay:
+    """Seats in use during one UTC day (SPEC §5 seat-history)."""
+
+    date: date
+    min: int
+    max: int
+    seat_limit: int
+    hard_limit: int
+    end: int  # at the end of the day
+    seats_taken: int
+    seats_released: int
+    settled: bool  # False while the day's changes wait for the rollup (min/max then span start and end)
+
+
+@dataclass(frozen=True)
+class SeatsMonthRow:
+    month: str
+    month_start: date
+    month_end: date
+    seats_taken: int
+    seats_released: int
+    seats_in_use_end: int
+    peak_seats_in_use: int
+    seat_limit: int
+    hard_limit: int
+    overage: int
+
+
+@dataclass(frozen=True)
+class MauMonthRow:
+    month: str
+    month_start: date
+    month_end: date
+    active_users: int
+    allowance: int
+    overage: int
+
+
+@dataclass(frozen=True)
+class MaucMonthRow:
+    month: str
+    month_start: date
+    month_end: date
+    credits_used: int
+    cumulative_used: int
+    credits_remaining: int
+    overage: int
+
+
+MonthRow = SeatsMonthRow | MauMonthRow | MaucMonthRow
 
 
 @dataclass(frozen=True)
@@ -51,7 +120,22 @@ class Usage:
     utilization_pct: float
     overage: int
     forecast_exhausted_on: date | None
-    months: list[dict[str, Any]]
+    months: list[MonthRow]
+    settled: bool  # every figure final (no seat change waits for the rollup)
+
+
+@dataclass(frozen=True)
+class PlanFigures:
+    """A plan's figures as of an instant (the report's license usage, SPEC §6)."""
+
+    amount: int
+    consumed: int
+    available: int
+    utilization_pct: float
+    overage: int
+
+
+# ---------------------------------------------------------------------- rules
 
 
 def utilization_pct(consumed: int, amount: int) -> float:
@@ -59,82 +143,121 @@ def utilization_pct(consumed: int, amount: int) -> float:
     return round(consumed * 100 / amount, 1)
 
 
-def started_months(plan: Plan, now: datetime) -> list[PlanMonth]:
-    """The plan months that have begun by ``now`` (rows are shown for these)."""
-    return [m for m in plan_months(plan.start, plan.end) if m.starts_at <= now]
+def is_over(consumed: int, amount: int) -> bool:
+    """A plan "using more than its amount" (SPEC §5 overdrafts; SPEC §2 overage)."""
+    return consumed > amount
 
 
-def reference_month(plan: Plan, now: datetime) -> str:
-    """SPEC §2: mau's plan-level figures are those of the current plan month (the first before
-    the plan starts, the last after it ends)."""
+def overage(consumed: int, amount: int) -> int:
+    return max(0, consumed - amount)
+
+
+def reference_month(plan: Plan, at: datetime) -> str:
+    """SPEC §2: mau's plan-level figures are those of the plan month containing ``at`` (the
+    first before the plan starts, the last after it ends)."""
     months = plan_months(plan.start, plan.end)
-    if now < plan.start:
+    if at < plan.start:
         return months[0].month
-    if now >= plan.end:
+    if at >= plan.end:
         return months[-1].month
-    return month_of(now)
+    return month_of(at)
 
 
-def _month_row(month: PlanMonth) -> dict[str, Any]:
-    return {"month": month.month, "month_start": month.first_day.isoformat(), "month_end": month.last_day.isoformat()}
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
 
 
-def mau_month_rows(plan: Plan, counters: PlanCounters, now: datetime) -> list[dict[str, Any]]:
+def _plan_last_day(plan: Plan) -> date:
+    return (plan.end - timedelta(microseconds=1)).date()
+
+
+def seat_days(plan: Plan, counters: PlanCounters, first: date, last: date) -> list[SeatDay]:
+    """Each day's seats in use, clipped to the plan: the day's start is seats taken minus freed
+    before it; the rollup's swing says how far they moved within it."""
+    first = max(first, plan.start.date())
+    last = min(last, _plan_last_day(plan))
+    level = sum(t.seats_net for day, t in counters.days.items() if day < first.isoformat())
     rows = []
-    for month in started_months(plan, now):
-        active = counters.months.get(month.month, MonthCounts()).active_users
+    for day in _days(first, last) if first <= last else []:
+        text = day.isoformat()
+        tally = counters.days.get(text, DayCounts())
+        swing = counters.swings.get(text)
+        changed = bool(tally.seats_taken or tally.seats_released)
+        usable = swing is not None and swing.net == tally.seats_net and text not in counters.pending_days
+        if changed and usable and swing is not None:
+            low, high, settled = level + swing.low, level + swing.high, True
+        else:
+            low, high = min(level, level + tally.seats_net), max(level, level + tally.seats_net)
+            settled = not changed
+        level += tally.seats_net
         rows.append(
-            {
-                **_month_row(month),
-                "active_users": active,
-                "allowance": plan.amount,
-                "overage": max(0, active - plan.amount),
-            }
+            SeatDay(
+                day, low, high, plan.amount, plan.hard_limit, level, tally.seats_taken, tally.seats_released, settled
+            )
         )
     return rows
 
 
-def mauc_month_rows(plan: Plan, counters: PlanCounters, now: datetime) -> list[dict[str, Any]]:
+def _month_span(month: PlanMonth, today: date) -> tuple[date, date] | None:
+    """The days of the month that have begun by ``today`` (None: the month has not begun)."""
+    if month.first_day > today:
+        return None
+    return month.first_day, min(month.last_day, today)
+
+
+def seats_month_rows(plan: Plan, counters: PlanCounters, now: datetime) -> list[SeatsMonthRow]:
+    """SPEC §8 seats columns, for every plan month (months not yet begun are zeros)."""
+    rows = []
+    for month in plan_months(plan.start, plan.end):
+        span = _month_span(month, now.date())
+        days = seat_days(plan, counters, *span) if span else []
+        peak = max((d.max for d in days), default=0)
+        rows.append(
+            SeatsMonthRow(
+                month=month.month,
+                month_start=month.first_day,
+                month_end=month.last_day,
+                seats_taken=sum(d.seats_taken for d in days),
+                seats_released=sum(d.seats_released for d in days),
+                seats_in_use_end=days[-1].end if days else 0,
+                peak_seats_in_use=peak,
+                seat_limit=plan.amount,
+                hard_limit=plan.hard_limit,
+                overage=overage(peak, plan.amount),
+            )
+        )
+    return rows
+
+
+def mau_month_rows(plan: Plan, counters: PlanCounters) -> list[MauMonthRow]:
+    rows = []
+    for month in plan_months(plan.start, plan.end):
+        active = counters.months.get(month.month, MonthCounts()).active_users
+        rows.append(
+            MauMonthRow(month.month, month.first_day, month.last_day, active, plan.amount, overage(active, plan.amount))
+        )
+    return rows
+
+
+def mauc_month_rows(plan: Plan, counters: PlanCounters) -> list[MaucMonthRow]:
     """SPEC §2: a month's overage is the credits it used beyond what remained at its start, so
     the months' overages add up to the plan's."""
     rows = []
     cumulative = 0
-    for month in started_months(plan, now):
+    for month in plan_months(plan.start, plan.end):
         used = counters.months.get(month.month, MonthCounts()).active_users
-        over_before = max(0, cumulative - plan.amount)
+        over_before = overage(cumulative, plan.amount)
         cumulative += used
         rows.append(
-            {
-                **_month_row(month),
-                "credits_used": used,
-                "cumulative_used": cumulative,
-                "credits_remaining": max(0, plan.amount - cumulative),
-                "overage": max(0, cumulative - plan.amount) - over_before,
-            }
-        )
-    return rows
-
-
-def seats_month_rows(plan: Plan, counters: PlanCounters, now: datetime) -> list[dict[str, Any]]:
-    """Seats in use at a month's end = seats taken minus released through that month."""
-    rows = []
-    in_use = 0
-    for month in started_months(plan, now):
-        counts = counters.months.get(month.month, MonthCounts())
-        in_use_before = in_use
-        in_use += counts.seats_taken - counts.seats_released
-        peak = max(counts.peak_seats, in_use_before, in_use)
-        rows.append(
-            {
-                **_month_row(month),
-                "seats_taken": counts.seats_taken,
-                "seats_released": counts.seats_released,
-                "seats_in_use_end": in_use,
-                "peak_seats_in_use": peak,
-                "seat_limit": plan.amount,
-                "hard_limit": plan.hard_limit,
-                "overage": max(0, peak - plan.amount),
-            }
+            MaucMonthRow(
+                month=month.month,
+                month_start=month.first_day,
+                month_end=month.last_day,
+                credits_used=used,
+                cumulative_used=cumulative,
+                credits_remaining=max(0, plan.amount - cumulative),
+                overage=overage(cumulative, plan.amount) - over_before,
+            )
         )
     return rows
 
@@ -157,36 +280,62 @@ def forecast_exhausted_on(plan: Plan, consumed: int, recent_consumption: int, no
     return exhausted if datetime.combine(exhausted, time(), UTC) < plan.end else None
 
 
+def consumed_at(plan: Plan, counters: PlanCounters, at: datetime, now: datetime) -> int:
+    """SPEC §2 and §6: seats in use at ``at``; mau: the active users of the plan month that
+    contains it; mauc: the credits used from the plan's start up to it (day precision before today)."""
+    if plan.type is PlanType.SEATS:
+        if at >= now or at.date() >= now.date():
+            return counters.seats_in_use
+        return sum(t.seats_net for day, t in counters.days.items() if day <= at.date().isoformat())
+    if plan.type is PlanType.MAU:
+        return counters.months.get(reference_month(plan, at), MonthCounts()).active_users
+    if at >= now or at.date() >= now.date():
+        return sum(counts.active_users for counts in counters.months.values())
+    return sum(t.credits_used for day, t in counters.days.items() if day <= at.date().isoformat())
+
+
+def is_over_amount(plan: Plan, counters: PlanCounters, now: datetime) -> bool:
+    return is_over(consumed_at(plan, counters, now, now), plan.amount)
+
+
+def plan_figures(plan: Plan, counters: PlanCounters, at: datetime, now: datetime) -> PlanFigures:
+    consumed = consumed_at(plan, counters, at, now)
+    return PlanFigures(
+        amount=plan.amount,
+        consumed=consumed,
+        available=max(0, plan.amount - consumed),
+        utilization_pct=utilization_pct(consumed, plan.amount),
+        overage=overage(consumed, plan.amount),
+    )
+
+
 def plan_usage(plan: Plan, counters: PlanCounters, now: datetime) -> Usage:
     """The plan-level figures and month rows of SPEC §2 and §5."""
     window = trailing_days(now)
+    months: list[MonthRow]
+    forecast: date | None = None
+    settled = True
+    consumed = consumed_at(plan, counters, now, now)
     if plan.type is PlanType.SEATS:
-        consumed = counters.seats_in_use
-        recent = sum(
-            counters.days[d].seats_taken - counters.days[d].seats_released for d in window if d in counters.days
-        )
-        months = seats_month_rows(plan, counters, now)
+        recent = sum(counters.days[d].seats_net for d in window if d in counters.days)
+        seat_rows = seats_month_rows(plan, counters, now)
+        months = list(seat_rows)
         forecast = forecast_exhausted_on(plan, consumed, recent, now)
+        first, last = plan.start.date(), min(now.date(), _plan_last_day(plan))
+        settled = all(day.settled for day in seat_days(plan, counters, first, last))
     elif plan.type is PlanType.MAU:
-        consumed = counters.months.get(reference_month(plan, now), MonthCounts()).active_users
-        months = mau_month_rows(plan, counters, now)
-        forecast = None  # SPEC §2 forecasts mauc and seats only
+        months = list(mau_month_rows(plan, counters))
     else:
-        consumed = sum(counts.active_users for counts in counters.months.values())
         recent = sum(counters.days[d].credits_used for d in window if d in counters.days)
-        months = mauc_month_rows(plan, counters, now)
+        months = list(mauc_month_rows(plan, counters))
         forecast = forecast_exhausted_on(plan, consumed, recent, now)
     return Usage(
         amount=plan.amount,
         consumed=consumed,
         available=max(0, plan.amount - consumed),
         utilization_pct=utilization_pct(consumed, plan.amount),
-        overage=max(0, consumed - plan.amount),
+        overage=overage(consumed, plan.amount),
         forecast_exhausted_on=forecast,
         months=months,
+        settled=settled,
     )
-
-
-def is_over_amount(plan: Plan, counters: PlanCounters, now: datetime) -> bool:
-    """A plan "using more than its amount" (SPEC §5, overdrafts)."""
-    return plan_usage(plan, counters, now).consumed > plan.amount

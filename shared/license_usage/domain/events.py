@@ -31,6 +31,20 @@ TYPES_NEEDING_USER = frozenset(t for t in EVENT_TYPES if t.startswith("user.")) 
 TYPES_NEEDING_GOAL = frozenset({"ai.quality_check", "ai.suggest_alignment"})
 TYPES_WITH_ROLES = frozenset({"user.created", "user.roles_changed"})
 
+# SPEC §5: what the entitlement activity log lists (raw events and the seat entries of consumption).
+ACTIVITY_TYPES = frozenset(
+    {
+        "user.login",
+        "seat.claimed",
+        "seat.released",
+        "seat.denied",
+        "user.deactivated",
+        "user.deleted",
+        "license.refresh",
+        "feature.used",
+    }
+)
+
 MAX_EVENTS_PER_BATCH = 1000
 MAX_BODY_BYTES = 1024 * 1024
 MAX_PROPERTIES_BYTES = 4 * 1024

@@ -72,9 +72,20 @@ def one_year_after(start: datetime) -> datetime:
     return start.replace(year=year, day=day)
 
 
-def check_plan_terms(start: datetime, end: datetime, amount: int, overdraft: int, grace_days: int) -> None:
-    """SPEC §2: annual plans (end after start, at most one year later), a positive amount."""
+def check_plan_terms(
+    plan_type: PlanType,
+    start: datetime,
+    end: datetime,
+    amount: int,
+    overdraft: int,
+    grace_days: int,
+    enforcement: Enforcement = Enforcement.SOFT,
+) -> None:
+    """SPEC §2: annual plans (end after start, at most one year later), a positive amount;
+    enforcement applies to seats plans only."""
     problems = []
+    if enforcement is Enforcement.HARD and plan_type is not PlanType.SEATS:
+        problems.append({"field": "enforcement", "message": "hard enforcement applies to seats plans only"})
     if amount <= 0:
         problems.append({"field": "amount", "message": "must be greater than 0"})
     if overdraft < 0:
@@ -89,12 +100,17 @@ def check_plan_terms(start: datetime, end: datetime, amount: int, overdraft: int
         raise InvalidRequest("The plan's terms are not valid.", problems)
 
 
+def overlaps(start: datetime, end: datetime, other_start: datetime, other_end: datetime) -> bool:
+    """Two half-open intervals [start, end) and [other_start, other_end) share an instant."""
+    return start < other_end and other_start < end
+
+
 def check_no_overlap(new: Plan, existing: Iterable[Plan]) -> None:
     """SPEC §2: plans of the same organization, product and type may not overlap."""
     for plan in existing:
         same_kind = (plan.org_id, plan.type, plan.product) == (new.org_id, new.type, new.product)
         same_kind = same_kind and plan.plan_id != new.plan_id
-        if same_kind and plan.start < new.end and new.start < plan.end:
+        if same_kind and overlaps(plan.start, plan.end, new.start, new.end):
             raise PlanOverlaps(
                 f"The {new.type} plan for {new.product} overlaps plan {plan.plan_id} "
                 f"({plan.start.isoformat()} to {plan.end.isoformat()}).",

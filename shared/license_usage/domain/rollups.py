@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from license_usage.domain.consumption import SeatSwing
 from license_usage.domain.events import DirectoryChange
 from license_usage.domain.timeframes import Window, iso_week_start
 
@@ -33,6 +34,7 @@ class DayEvent:
     group: str | None = None
     plan_id: str | None = None  # seat activity only
     roles: tuple[str, ...] | None = None
+    product: str | None = None
 
 
 @dataclass
@@ -66,22 +68,12 @@ class GroupFigures:
     ai: AiFigures = field(default_factory=AiFigures)
 
 
-@dataclass(frozen=True)
-class SeatSwing:
-    """How far seats in use moved within a day, relative to the day's start."""
-
-    low: int
-    high: int
-    net: int
-
-
 @dataclass
 class DayFigures:
     ai: AiFigures = field(default_factory=AiFigures)
     lifecycle: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LIFECYCLE_COUNTS.values(), 0))
     groups: dict[str, GroupFigures] = field(default_factory=dict)
     seat_swings: dict[str, SeatSwing] = field(default_factory=dict)
-    has_lifecycle_events: bool = False
 
 
 def _count_ai(figures: AiFigures, event: DayEvent) -> None:
@@ -109,8 +101,6 @@ def day_figures(events: Iterable[DayEvent], group_of_user: Mapping[str, str]) ->
             seat_steps[event.plan_id].append((event.order_key, SEAT_CHANGES[event.type]))
         if event.type in LIFECYCLE_COUNTS:
             figures.lifecycle[LIFECYCLE_COUNTS[event.type]] += 1
-        if event.type.startswith("user.") and event.type != "user.login":
-            figures.has_lifecycle_events = True
     for plan_id, steps in seat_steps.items():
         level = low = high = 0
         for _, step in sorted(steps):

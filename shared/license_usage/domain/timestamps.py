@@ -46,3 +46,13 @@ def utc_day(instant: datetime) -> date:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def order_key_instant(order_key: str) -> datetime:
+    """The instant of an order key ``<format_utc text>#<id>`` (or of a bare ``format_utc`` text)."""
+    return datetime.strptime(order_key.partition("#")[0], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def display_utc(stored: str) -> str:
+    """A stored ``format_utc`` text (or order key) in the API's display form."""
+    return format_utc_seconds(order_key_instant(stored))

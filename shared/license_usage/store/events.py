@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import cache
 from heapq import merge
@@ -15,7 +16,8 @@ from botocore.exceptions import ClientError
 
 from license_usage.domain.errors import InvalidRequest
 from license_usage.domain.events import DIRECTORY_EVENT_TYPES, DirectoryChange, UsageEvent, lifecycle_change
-from license_usage.domain.timestamps import format_utc, utc_day
+from license_usage.domain.timestamps import format_utc, parse_rfc3339, utc_day
+from license_usage.store.keys import day_partition, day_partitions, event_key
 from license_usage.store.pages import Page
 from license_usage.store.tables import EventRecord
 
@@ -26,20 +28,6 @@ _WRITE_THREADS = 16
 @cache
 def writer_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=_WRITE_THREADS, thread_name_prefix="event-writer")
-
-
-def event_key(org_id: str, event_id: str) -> str:
-    return f"{org_id}#{event_id}"
-
-
-def day_partition(org_id: str, day: str, directory: bool = False) -> str:
-    """The ``by_day`` partition of an organization's UTC day. Directory (lifecycle) events have
-    one of their own: the few events the users directory is built from, readable on their own."""
-    return f"{org_id}#{day}#directory" if directory else f"{org_id}#{day}"
-
-
-def day_partitions(org_id: str, day: str) -> tuple[str, str]:
-    return day_partition(org_id, day), day_partition(org_id, day, directory=True)
 
 
 def _record(event: UsageEvent) -> EventRecord:
@@ -81,17 +69,38 @@ def _put_if_absent(item: dict[str, Any]) -> bool:
     return True
 
 
-def _already_stored(keys: Iterable[str]) -> set[str]:
+_COUNTED_FIELDS = ["pk", "type", "timestamp", "user_id", "product"]
+
+
+def _already_stored(keys: Iterable[str]) -> dict[str, EventRecord]:
     # An eventually consistent read costs no write capacity and spots most resends; the
-    # conditional put below stays the arbiter for duplicates racing each other.
-    return {record.pk for record in EventRecord.batch_get(list(keys), attributes_to_get=["pk"])}
+    # conditional put below stays the arbiter for duplicates racing each other. It also reads
+    # what consumption needs of the stored event, so a resend can complete an unfinished count.
+    return {record.pk: record for record in EventRecord.batch_get(list(keys), attributes_to_get=_COUNTED_FIELDS)}
 
 
-def store_events(events: Sequence[UsageEvent]) -> list[bool]:
-    """Durably store each event whose id is new for its organization.
+@dataclass(frozen=True)
+class Stored:
+    """One event of a batch once stored: ``new`` when stored now; ``as_stored`` is the event as
+    the table holds it (a duplicate keeps its first version), None for a duplicate that raced."""
 
-    Returns, per event, True when it was stored now and False when it is a duplicate (an earlier
-    event with the same id, in this batch or before, whatever its other fields)."""
+    new: bool
+    as_stored: UsageEvent | None
+
+
+def _as_stored(event: UsageEvent, record: EventRecord) -> UsageEvent:
+    return replace(
+        event,
+        type=record.type,
+        timestamp=parse_rfc3339(record.timestamp),
+        user_id=record.user_id,
+        product=record.product,
+    )
+
+
+def store_events(events: Sequence[UsageEvent]) -> list[Stored]:
+    """Durably store each event whose id is new for its organization; an earlier event with the
+    same id, in this batch or before, makes it a duplicate whatever its other fields."""
     records = [_record(event) for event in events]
     first_index: dict[str, int] = {}
     for index, record in enumerate(records):
@@ -100,7 +109,15 @@ def store_events(events: Sequence[UsageEvent]) -> list[bool]:
     to_write = [records[i] for key, i in first_index.items() if key not in stored_before]
     items = [record.serialize() for record in to_write]
     written = dict(zip((r.pk for r in to_write), writer_pool().map(_put_if_absent, items), strict=True))
-    return [first_index[r.pk] == i and written.get(r.pk, False) for i, r in enumerate(records)]
+    answers = []
+    for index, (event, record) in enumerate(zip(events, records, strict=True)):
+        if first_index[record.pk] == index and written.get(record.pk, False):
+            answers.append(Stored(True, event))
+        elif record.pk in stored_before:
+            answers.append(Stored(False, _as_stored(event, stored_before[record.pk])))
+        else:  # a second copy in this batch, or it lost a race: the first copy is counted
+            answers.append(Stored(False, None))
+    return answers
 
 
 def directory_changes(org_id: str, days: Iterable[str]) -> list[DirectoryChange]:
@@ -113,20 +130,6 @@ def directory_changes(org_id: str, days: Iterable[str]) -> list[DirectoryChange]
             if change is not None:
                 changes.append(change)
     return changes
-
-
-ACTIVITY_TYPES = frozenset(
-    {
-        "user.login",
-        "seat.claimed",
-        "seat.released",
-        "seat.denied",
-        "user.deactivated",
-        "user.deleted",
-        "license.refresh",
-        "feature.used",
-    }
-)
 
 
 def _activity_cursor(day: str, before: str, scope: str) -> str:

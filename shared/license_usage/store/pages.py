@@ -28,14 +28,15 @@ def encode_cursor(last_evaluated_key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, partition_key: str) -> dict[str, Any] | None:
-    """The start key for a query of ``partition_key``; a cursor from anywhere else is refused."""
+def decode_cursor(cursor: str | None, partition_key: str, attribute: str = "pk") -> dict[str, Any] | None:
+    """The start key for a query of ``partition_key`` (the value of ``attribute``, the key the
+    query's partition is on); a cursor from anywhere else is refused."""
     if not cursor:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = json.loads(raw)
-        partition = key["pk"]["S"]
+        partition = key[attribute]["S"]
     except (ValueError, KeyError, TypeError):
         raise InvalidRequest("cursor is not one this list returned.") from None
     if not isinstance(key, dict) or partition != partition_key:

@@ -8,25 +8,33 @@ counters, and ``USER#<user_id>`` (what one user consumed). The plan itself is
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.transactions import TransactWrite
 
 from license_usage.domain.access import Principal
-from license_usage.domain.consumption import DayCounts, MonthCounts, PlanCounters, trailing_days
+from license_usage.domain.consumption import DayCounts, MonthCounts, PlanCounters
 from license_usage.domain.errors import Conflict, NotFound
 from license_usage.domain.plans import Enforcement, Plan, PlanType
 from license_usage.domain.timestamps import format_utc, format_utc_seconds, parse_rfc3339
 from license_usage.store.audit import audit_record
+from license_usage.store.keys import (
+    OVERDRAFT_PARTITION,
+    counter_key,
+    day_key,
+    month_key,
+    org_partition,
+    plan_guard_key,
+    plan_key,
+    plan_partition,
+)
 from license_usage.store.orgs import org_registration
+from license_usage.store.pages import Page, decode_cursor, encode_cursor
 from license_usage.store.tables import LicensingItem, transaction_connection
-
-OVERDRAFT_PARTITION = "OVERDRAFT"
 
 
 class PlanRecord(LicensingItem):
@@ -75,25 +83,8 @@ class PlanTallyRecord(LicensingItem):
 
     active_users = NumberAttribute(null=True)  # months: users with a login (mau), credits (mauc)
     credits_used = NumberAttribute(null=True)  # days: mauc credits first used that day
-    seats_taken = NumberAttribute(null=True)
+    seats_taken = NumberAttribute(null=True)  # days only
     seats_released = NumberAttribute(null=True)
-    peak_seats = NumberAttribute(null=True)  # months only
-
-
-def plan_partition(plan_id: str) -> str:
-    return f"PLAN#{plan_id}"
-
-
-def counter_key(plan_id: str) -> tuple[str, str]:
-    return plan_partition(plan_id), "COUNTER"
-
-
-def month_key(plan_id: str, month: str) -> tuple[str, str]:
-    return plan_partition(plan_id), f"MONTH#{month}"
-
-
-def day_key(plan_id: str, day: str) -> tuple[str, str]:
-    return plan_partition(plan_id), f"DAY#{day}"
 
 
 def new_plan_id() -> str:
@@ -131,20 +122,21 @@ def plan_as_dict(plan: Plan) -> dict[str, Any]:
 
 
 def plans_of_org(org_id: str) -> list[Plan]:
-    records = PlanRecord.query(f"ORG#{org_id}", PlanRecord.sk.startswith("PLAN#"), consistent_read=True)
+    records = PlanRecord.query(org_partition(org_id), PlanRecord.sk.startswith("PLAN#"), consistent_read=True)
     return sorted((_plan(r) for r in records), key=lambda plan: (plan.start, plan.plan_id))
 
 
 def get_plan(org_id: str, plan_id: str) -> Plan:
     try:
-        return _plan(PlanRecord.get(f"ORG#{org_id}", f"PLAN#{plan_id}"))
+        return _plan(PlanRecord.get(*plan_key(org_id, plan_id)))
     except DoesNotExist:
         raise NotFound(f"No plan {plan_id} in organization {org_id}.") from None
 
 
-def _guard_version(org_id: str, plan: Plan) -> int:
+def guard_version(plan: Plan) -> int:
+    """The version of the overlap guard of the plan's organization, product and type."""
     try:
-        guard = PlanGuard.get(f"ORG#{org_id}", f"PLANGUARD#{plan.product}#{plan.type}", consistent_read=True)
+        guard = PlanGuard.get(*plan_guard_key(plan.org_id, plan.product, plan.type), consistent_read=True)
     except DoesNotExist:
         return 0
     return int(guard.version)
@@ -156,8 +148,7 @@ def save_new_plan(
     """Create the plan, its counter and its audit entry at once, provided no other plan of the
     same product and type was created since ``guard_version`` was read."""
     record = PlanRecord(
-        f"ORG#{plan.org_id}",
-        f"PLAN#{plan.plan_id}",
+        *plan_key(plan.org_id, plan.plan_id),
         plan_id=plan.plan_id,
         org_id=plan.org_id,
         type=plan.type.value,
@@ -171,7 +162,7 @@ def save_new_plan(
         created_at=format_utc(at),
         renewed_from=renewed_from,
     )
-    guard = PlanGuard(f"ORG#{plan.org_id}", f"PLANGUARD#{plan.product}#{plan.type}")
+    guard = PlanGuard(*plan_guard_key(plan.org_id, plan.product, plan.type))
     guard_unchanged = PlanGuard.version.does_not_exist() if guard_version == 0 else PlanGuard.version == guard_version
     org, org_actions = org_registration(plan.org_id, at)
     action = "plan.renewed" if renewed_from else "plan.created"
@@ -190,13 +181,14 @@ def save_new_plan(
         raise
 
 
-def guard_version_for(plan: Plan) -> int:
-    return _guard_version(plan.org_id, plan)
+def plan_counters(plan: Plan) -> PlanCounters:
+    """The plan's counter and every day and month tally: two reads, bounded by the plan's length
+    (at most 366 days and 13 months), whatever the number of events or users."""
+    return plan_totals(plan, with_days=True)
 
 
-def plan_counters(plan: Plan, now: datetime) -> PlanCounters:
-    """Everything the usage figures need, in two reads whatever the number of events or users."""
-    window = trailing_days(now)
+def plan_totals(plan: Plan, with_days: bool = False) -> PlanCounters:
+    """Seats in use and the month tallies (and, ``with_days``, the day tallies too)."""
     try:
         counter = PlanCounterRecord.get(*counter_key(plan.plan_id), consistent_read=True)
         seats_in_use, flagged = int(counter.seats_in_use), counter.overdraft_pk is not None
@@ -205,18 +197,16 @@ def plan_counters(plan: Plan, now: datetime) -> PlanCounters:
         seats_in_use, flagged, inactive = 0, False, 0
     months: dict[str, MonthCounts] = {}
     days: dict[str, DayCounts] = {}
-    # DAY#… sorts before MONTH#…: one range covers the trailing days and every month.
+    # DAY#… sorts before MONTH#…: one range covers every day and every month.
+    low = day_key(plan.plan_id, "")[1] if with_days else month_key(plan.plan_id, "")[1]
     for item in PlanTallyRecord.query(
-        plan_partition(plan.plan_id), PlanTallyRecord.sk.between(f"DAY#{window[-1]}", "MONTH#~"), consistent_read=True
+        plan_partition(plan.plan_id),
+        PlanTallyRecord.sk.between(low, month_key(plan.plan_id, "~")[1]),
+        consistent_read=True,
     ):
         kind, _, name = item.sk.partition("#")
         if kind == "MONTH":
-            months[name] = MonthCounts(
-                active_users=int(item.active_users or 0),
-                seats_taken=int(item.seats_taken or 0),
-                seats_released=int(item.seats_released or 0),
-                peak_seats=int(item.peak_seats or 0),
-            )
+            months[name] = MonthCounts(active_users=int(item.active_users or 0))
         elif kind == "DAY":
             days[name] = DayCounts(
                 credits_used=int(item.credits_used or 0),
@@ -243,43 +233,19 @@ def set_overdraft_flag(plan: Plan, over: bool) -> None:
     record.update(actions=actions)  # type: ignore[arg-type]
 
 
-def flagged_over_amount() -> Iterable[tuple[str, str]]:
-    """(org_id, plan_id) of every plan flagged as using more than its amount."""
-    for record in PlanCounterRecord.overdrafts.query(OVERDRAFT_PARTITION):
+def flagged_over_amount(limit: int, cursor: str | None) -> Page[tuple[str, str]]:
+    """(org_id, plan_id) of the plans flagged as using more than their amount, a page at a time."""
+    result = PlanCounterRecord.overdrafts.query(
+        OVERDRAFT_PARTITION,
+        limit=limit,
+        last_evaluated_key=decode_cursor(cursor, OVERDRAFT_PARTITION, attribute="overdraft_pk"),
+    )
+    found = []
+    for record in result:
         org_id, _, plan_id = (record.overdraft_sk or "").partition("#")
-        yield org_id, plan_id
-
-
-def record_peak_seats(plan_id: str, month: str, seats_in_use: int) -> None:
-    """Raise the month's peak if ``seats_in_use`` is above it (the daily rollup makes it exact)."""
-    record = PlanTallyRecord(*month_key(plan_id, month))
-    try:
-        record.update(
-            actions=[PlanTallyRecord.peak_seats.set(seats_in_use)],
-            condition=PlanTallyRecord.peak_seats.does_not_exist() | (PlanTallyRecord.peak_seats < seats_in_use),
-        )
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        # The stored peak is already as high.
-
-
-def day_tallies(plan_id: str, last: str) -> dict[str, DayCounts]:
-    """The plan's day tallies up to ``last`` (YYYY-MM-DD): at most a year of precomputed items."""
-    return {
-        item.sk.removeprefix("DAY#"): DayCounts(
-            credits_used=int(item.credits_used or 0),
-            seats_taken=int(item.seats_taken or 0),
-            seats_released=int(item.seats_released or 0),
-        )
-        for item in PlanTallyRecord.query(plan_partition(plan_id), PlanTallyRecord.sk.between("DAY#", f"DAY#{last}"))
-    }
+        found.append((org_id, plan_id))
+    return Page(found, encode_cursor(result.last_evaluated_key))
 
 
 def set_inactive_assignments(plan_id: str, count: int) -> None:
     PlanCounterRecord(*counter_key(plan_id)).update(actions=[PlanCounterRecord.inactive_assignments.set(count)])
-
-
-def set_month_peak(plan_id: str, month: str, peak: int) -> None:
-    """The exact peak the monthly rollup worked out from the month's seat history."""
-    PlanTallyRecord(*month_key(plan_id, month)).update(actions=[PlanTallyRecord.peak_seats.set(peak)])

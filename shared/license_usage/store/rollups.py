@@ -17,13 +17,14 @@ from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 
-from license_usage.domain.rollups import AiFigures, DayEvent, DayFigures, SeatSwing, StoredDay
+from license_usage.domain.consumption import SeatSwing
+from license_usage.domain.rollups import AiFigures, DayEvent, DayFigures, StoredDay
 from license_usage.domain.timeframes import Window
 from license_usage.domain.timestamps import format_utc
-from license_usage.store.events import day_partitions
+from license_usage.store.keys import day_partitions
 from license_usage.store.tables import EventRecord, LicensingItem
 
-_DAY_EVENT_FIELDS = ["at", "type", "user_id", "goal_id", "quantity", "group", "roles", "properties"]
+_DAY_EVENT_FIELDS = ["at", "type", "user_id", "goal_id", "quantity", "group", "roles", "properties", "product"]
 
 
 class DailyRecord(LicensingItem):
@@ -103,6 +104,7 @@ def _partition_events(partition: str) -> Iterator[DayEvent]:
                 group=_value(item.get("group")),
                 plan_id=plan_id,
                 roles=tuple(role["S"] for role in item["roles"]["L"]) if "roles" in item else None,
+                product=_value(item.get("product")),
             )
         start_key = page.get("LastEvaluatedKey")
         if not start_key:

@@ -1,121 +1,165 @@
-"""Consumption at ingest (SPEC §2): logins take seats and count users per plan month;
-deactivations and deletions free seats. Runs for events stored now, never for duplicates."""
+"""Counting consumption (SPEC §2, §4): load the user's aggregate, let the domain decide, commit
+in one transaction, and on a conflict load and decide again. Ingest, the seat API and the
+rollups all count through ``settle``; applying an action twice changes nothing, so a resend of
+an event that was stored but not counted completes its count."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from license_usage.domain.consumption import is_over_amount
-from license_usage.domain.events import UsageEvent
-from license_usage.domain.plans import Enforcement, Plan, PlanType, month_of
-from license_usage.domain.seats import RELEASING_EVENT_TYPES, SeatOutcome, event_frees_seat, login_takes_seat
-from license_usage.domain.timestamps import format_utc
-from license_usage.store.consumption import (
+from license_usage.domain.events import MAX_FUTURE_SKEW, UsageEvent
+from license_usage.domain.plan_user import (
+    Action,
+    ActionKind,
+    Change,
+    ConsumptionConflict,
+    LaterLoginWindow,
     PlanUser,
-    claim_seat,
-    count_user_month,
-    load_plan_users,
-    note_login_time,
-    release_seat,
-    remember_release,
+    action_of_event,
+    day_of,
+    plans_consumed_by,
 )
+from license_usage.domain.plans import Enforcement, Plan, PlanType
+from license_usage.store import plan_users
+from license_usage.store.dirty_days import dirty_days_of
 from license_usage.store.events import writer_pool
-from license_usage.store.plans import plan_counters, record_peak_seats, set_overdraft_flag
+from license_usage.store.plans import plan_totals, set_overdraft_flag
+from license_usage.store.tables import LicensingItem
 
-CLAIM_ATTEMPTS = 3
+ATTEMPTS = 6
 
-
-def plans_consumed_by(event: UsageEvent, plans: Sequence[Plan]) -> list[Plan]:
-    """SPEC §2: a login consumes from the plans of its product that cover its instant; a
-    deactivation or deletion frees the user's seats (in its product's plans when it names one)."""
-    if event.user_id is None:
-        return []
-    if event.type == "user.login":
-        return [p for p in plans if p.product == event.product and p.covers(event.timestamp)]
-    if event.type in RELEASING_EVENT_TYPES:
-        return [
-            p
-            for p in plans
-            if p.type is PlanType.SEATS
-            and (event.product is None or p.product == event.product)
-            and p.covers(event.timestamp)
-        ]
-    return []
+AuditFor = Callable[[Change], LicensingItem | None]
 
 
-def _take_seat_if_due(plan: Plan, user: PlanUser, event: UsageEvent, details: dict[str, str]) -> bool:
-    """Claim the seat a login is due; if another request changed the seat meanwhile, look again."""
-    for _ in range(CLAIM_ATTEMPTS):
-        if not login_takes_seat(user.seat, event.order_key):
-            return False
-        outcome = claim_seat(plan, user, event.order_key, event.timestamp, details)
-        if outcome is not SeatOutcome.SUPERSEDED:
-            return outcome is SeatOutcome.GRANTED
-        fresh = load_plan_users([(plan.plan_id, user.user_id)], consistent=True)[(plan.plan_id, user.user_id)]
-        user.seat, user.months, user.first_login = fresh.seat, fresh.months, fresh.first_login
-    return False
+@dataclass
+class Counted:
+    """What counting a batch changed: the plans, and the days whose figures a rollup must redo."""
+
+    plans: dict[str, Plan] = field(default_factory=dict)
+    days: set[str] = field(default_factory=set)
+
+    def add(self, plan: Plan, change: Change) -> None:
+        if change.is_empty:
+            return
+        self.plans[plan.plan_id] = plan
+        self.days.update(change.days)
+        self.days.update(day_of(step.mark.order_key) for step in (*change.steps_added, *change.steps_removed))
+        if change.denied is not None:
+            self.days.add(day_of(change.denied.order_key))
 
 
-def _apply_to_user(plan: Plan, user: PlanUser, events: list[UsageEvent]) -> bool:
-    """One user's events in one plan, in time order. True when a count changed."""
-    changed = False
-    for event in events:
-        details = {"event_id": event.id, "by": "event"}
-        if event.type == "user.login":
-            if plan.type is PlanType.SEATS:
-                changed |= _take_seat_if_due(plan, user, event, details)
-            elif month_of(event.timestamp) not in user.months:
-                changed |= count_user_month(plan, user, month_of(event.timestamp), event.timestamp)
-                continue
-            note_login_time(plan.plan_id, user, event.timestamp)
-        elif event_frees_seat(user.seat, event.order_key):
-            changed |= release_seat(plan, user, event.order_key, event.timestamp, details)
-        elif user.seat.after_release(event.order_key, format_utc(event.timestamp)) != user.seat:
-            remember_release(plan, user, event.order_key)
-    return changed
+def _search_days(plan: Plan, user: PlanUser, first: str, last: str, recent: Iterable[str]) -> list[str]:
+    """The days on which a login the aggregate did not keep can be: up to the user's last login
+    the rollup settled, and the days no rollup has read yet (``recent``)."""
+    settled_until = day_of(user.last_login) if user.last_login else ""
+    waiting = set(recent) | set(dirty_days_of(plan.org_id))
+    days = []
+    day = datetime.fromisoformat(first).date()
+    while day.isoformat() <= last:
+        text = day.isoformat()
+        if text <= settled_until or text in waiting:
+            days.append(text)
+        day += timedelta(days=1)
+    return days
 
 
-def apply_consumption(events: Sequence[UsageEvent], plans: Sequence[Plan], now: datetime) -> None:
-    work: dict[tuple[str, str], list[UsageEvent]] = defaultdict(list)
+def _later_login(
+    plan: Plan, user: PlanUser, window: LaterLoginWindow | None, now: datetime, recent: Iterable[str]
+) -> str | None:
+    """The earliest login in ``window`` among the raw events (the aggregate keeps only the logins
+    that start a seat period)."""
+    if window is None:
+        return None
+    latest_possible = (now + MAX_FUTURE_SKEW).date().isoformat()
+    last = min(day_of(window.before), latest_possible) if window.before else latest_possible
+    recent = {*recent, now.date().isoformat(), (now - timedelta(days=1)).date().isoformat()}
+    days = _search_days(plan, user, day_of(window.after), last, recent)
+    return plan_users.earliest_login(plan.org_id, user.user_id, plan.product, window.after, window.before, days)
+
+
+def settle(
+    plan: Plan,
+    user: PlanUser,
+    action: Action,
+    now: datetime,
+    *,
+    audit_for: AuditFor | None = None,
+    recent_days: Iterable[str] = (),
+) -> tuple[PlanUser, Change]:
+    """Apply one action to one user of one plan, exactly once. Returns the state after it and
+    the change that was committed (empty when nothing changed)."""
+    recent = set(recent_days)
+    for _ in range(ATTEMPTS):
+        later = _later_login(plan, user, user.later_login_window(plan, action), now, recent)
+        change = user.apply(plan, action, later_login=later)
+        if change.is_empty:
+            return change.after, change
+        outcome = plan_users.commit(plan, change, now, audit_for(change) if audit_for else None)
+        if outcome is plan_users.CommitOutcome.SEAT_LIMIT:
+            change = user.apply(plan, action, seat_free=False, later_login=later)
+            outcome = plan_users.commit(plan, change, now, audit_for(change) if audit_for else None)
+        if outcome is plan_users.CommitOutcome.COMMITTED:
+            after = replace(change.after, version=change.before.version + 1)
+            if change.seats_delta < 0 and action.kind is ActionKind.RELEASE:
+                # A login stored while this release was being decided: look again now that the
+                # release is committed (a login committed after this sees the release itself).
+                window = change.before.later_login_window(plan, action)
+                found = _later_login(plan, after, window, now, recent)
+                if found is not None:
+                    after, _ = settle(plan, after, Action(found, ActionKind.LOGIN), now, recent_days=recent)
+            return after, change
+        user = plan_users.load_plan_user(plan.plan_id, user.user_id)
+    raise ConsumptionConflict(f"The consumption of {user.user_id} in plan {plan.plan_id} kept changing; retry.")
+
+
+def apply_consumption(events: Sequence[UsageEvent], plans: Sequence[Plan], now: datetime) -> Counted:
+    """Count a batch of stored events (new ones and resends alike: counting is idempotent)."""
+    counted = Counted()
+    work: dict[tuple[str, str], list[Action]] = defaultdict(list)
     plan_by_id = {plan.plan_id: plan for plan in plans}
     for event in events:
-        for plan in plans_consumed_by(event, plans):
-            assert event.user_id is not None
-            work[(plan.plan_id, event.user_id)].append(event)
+        action = action_of_event(event.type, event.order_key)
+        if action is None or event.user_id is None:
+            continue
+        for plan in plans_consumed_by(event.type, event.product, event.timestamp, plans):
+            work[(plan.plan_id, event.user_id)].append(action)
     if not work:
-        return
-    users = load_plan_users(work)
-    # Users are independent of each other, so their events run side by side, each user's in
-    # order. Under a hard seat limit they compete for seats: there, events run in time order so
-    # the earliest logins get the seats, as if the events had arrived one by one.
-    jobs: dict[str, list[tuple[str, UsageEvent, PlanUser]]] = defaultdict(list)
-    for (plan_id, user_id), user_events in work.items():
+        return counted
+    users = plan_users.load_plan_users(work)
+    recent = {event.day for event in events}
+    # Users are independent of each other, so their actions run side by side, each user's in
+    # time order. Under a hard seat limit users compete for seats: there a plan's actions run in
+    # time order, so the earliest logins of the batch get the seats.
+    lanes: dict[str, list[tuple[Action, str, str]]] = defaultdict(list)
+    for (plan_id, user_id), actions in work.items():
         plan = plan_by_id[plan_id]
-        lane = (
-            plan_id if plan.enforcement is Enforcement.HARD and plan.type is PlanType.SEATS else f"{plan_id}/{user_id}"
-        )
-        jobs[lane].extend((event.order_key, event, users[(plan_id, user_id)]) for event in user_events)
+        hard = plan.enforcement is Enforcement.HARD and plan.type is PlanType.SEATS
+        lane = plan_id if hard else f"{plan_id}/{user_id}"
+        lanes[lane].extend((action, plan_id, user_id) for action in actions)
 
-    def run(lane: list[tuple[str, UsageEvent, PlanUser]]) -> tuple[Plan, bool]:
-        plan = plan_by_id[lane[0][2].plan_id]
-        changed = False
-        for _, event, user in sorted(lane, key=lambda item: item[0]):
-            changed |= _apply_to_user(plan, user, [event])
-        return plan, changed
+    def run(lane: list[tuple[Action, str, str]]) -> list[tuple[Plan, Change]]:
+        done = []
+        for action, plan_id, user_id in sorted(lane):
+            plan = plan_by_id[plan_id]
+            users[(plan_id, user_id)], change = settle(plan, users[(plan_id, user_id)], action, now, recent_days=recent)
+            done.append((plan, change))
+        return done
 
-    outcomes = list(writer_pool().map(run, jobs.values()))
-    changed_plans = {plan.plan_id: plan for plan, changed in outcomes if changed}
-    for plan in changed_plans.values():
-        refresh_plan_flags(plan, now)
+    for changes in writer_pool().map(run, lanes.values()):
+        for plan, change in changes:
+            counted.add(plan, change)
+    for plan in counted.plans.values():
+        refresh_overdraft_flag(plan, now)
+    return counted
 
 
-def refresh_plan_flags(plan: Plan, now: datetime) -> None:
-    """Keep the month's seat peak and the overdraft index in step with the counters."""
-    counters = plan_counters(plan, now)
-    if plan.type is PlanType.SEATS:
-        record_peak_seats(plan.plan_id, month_of(now), counters.seats_in_use)
-    over = is_over_amount(plan, counters, now)
-    if over != counters.flagged_over_amount:
+def refresh_overdraft_flag(plan: Plan, now: datetime) -> None:
+    """Keep the sparse overdrafts index in step with the counters (a write only when it flips)."""
+    totals = plan_totals(plan)
+    over = is_over_amount(plan, totals, now)
+    if over != totals.flagged_over_amount:
         set_overdraft_flag(plan, over)

@@ -15,7 +15,7 @@ from license_usage.domain.plans import (
     check_plan_terms,
     one_year_after,
 )
-from license_usage.store.plans import get_plan, guard_version_for, new_plan_id, plans_of_org, save_new_plan
+from license_usage.store.plans import get_plan, guard_version, new_plan_id, plans_of_org, save_new_plan
 
 ATTEMPTS = 3
 
@@ -36,7 +36,7 @@ def create_plan(
     org_id: str, terms: PlanTerms, actor: Principal, now: datetime, renewed_from: str | None = None
 ) -> Plan:
     end = terms.end or one_year_after(terms.start)
-    check_plan_terms(terms.start, end, terms.amount, terms.overdraft, terms.grace_days)
+    check_plan_terms(terms.type, terms.start, end, terms.amount, terms.overdraft, terms.grace_days, terms.enforcement)
     plan = Plan(
         plan_id=new_plan_id(),
         org_id=org_id,
@@ -51,7 +51,7 @@ def create_plan(
     )
     for _ in range(ATTEMPTS):
         # The guard is read before the plans, so a plan created after this read changes it.
-        version = guard_version_for(plan)
+        version = guard_version(plan)
         check_no_overlap(plan, plans_of_org(org_id))
         try:
             save_new_plan(plan, version, actor, now, renewed_from)
@@ -75,3 +75,8 @@ def renew_plan(org_id: str, plan_id: str, changes: dict[str, object], actor: Pri
     )
     terms = replace(terms, **{name: value for name, value in changes.items() if value is not None})  # type: ignore[arg-type]
     return create_plan(org_id, terms, actor, now, renewed_from=plan_id)
+
+
+def list_plans(org_id: str) -> list[Plan]:
+    """SPEC §5: the organization's past, current and future plans, oldest first."""
+    return plans_of_org(org_id)

@@ -1,4 +1,8 @@
-"""Recording accepted usage events (SPEC §4): store each new id once, then apply what it means."""
+"""Recording accepted usage events (SPEC §4): store each new id once, then count what it means.
+
+Counting runs for resends too: it is idempotent per event, so a resend of an event that was
+stored but not counted (the function died in between) completes its count, and a resend of one
+that was counted changes nothing and writes nothing."""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ from datetime import datetime
 
 from license_usage.domain.errors import DomainError
 from license_usage.domain.events import UsageEvent
+from license_usage.domain.plan_user import RELEASING_EVENT_TYPES
 from license_usage.domain.plans import implied_product
-from license_usage.domain.seats import RELEASING_EVENT_TYPES
+from license_usage.faults import fault_point
 from license_usage.store.dirty_days import mark_days_dirty
 from license_usage.store.events import store_events
 from license_usage.store.plans import plans_of_org
@@ -34,7 +39,7 @@ class RecordedEvents:
 
 
 def record_events(org_id: str, events: Sequence[tuple[int, UsageEvent]], now: datetime) -> RecordedEvents:
-    """Store the events durably; only the ones stored now (not duplicates) change anything else.
+    """Store the events durably, then count them.
 
     ``events`` pairs each valid event with its index in the request, for the refusals a rule
     that needs the organization's plans can still make (an omitted, ambiguous product)."""
@@ -50,10 +55,13 @@ def record_events(org_id: str, events: Sequence[tuple[int, UsageEvent]], now: da
                 refused.append(RefusedEvent(index, event.id, "product", error.message))
                 continue
         kept.append(event)
-    is_new = store_events(kept) if kept else []
-    new_events = [event for event, new in zip(kept, is_new, strict=True) if new]
+    stored = store_events(kept) if kept else []
+    fault_point("after_store")
+    touched = {event.day for event in kept}
     if plans:
-        apply_consumption(new_events, plans, now)
+        to_count = [item.as_stored for item in stored if item.as_stored is not None]
+        touched |= apply_consumption(to_count, plans, now).days
     # After the writes, and for duplicates too: a resend after a failure in between marks the days.
-    mark_days_dirty(org_id, {event.day for event in kept}, now)
-    return RecordedEvents(accepted=len(new_events), duplicates=len(kept) - len(new_events), refused=refused)
+    mark_days_dirty(org_id, touched, now)
+    accepted = sum(1 for item in stored if item.new)
+    return RecordedEvents(accepted=accepted, duplicates=len(kept) - accepted, refused=refused)

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from license_usage.domain.consumption import plan_usage, seats_month_rows
-from license_usage.domain.plans import Plan, PlanType
+from license_usage.domain.consumption import plan_figures
+from license_usage.domain.plans import Plan, overlaps
 from license_usage.domain.rollups import ai_actions, consumption_by_group, user_activity
 from license_usage.domain.timeframes import Window, resolve_window
-from license_usage.domain.timestamps import format_utc_seconds
+from license_usage.domain.timestamps import display_utc
 from license_usage.store.dirty_days import dirty_days_of
-from license_usage.store.plans import plan_counters, plans_of_org
+from license_usage.store.plans import plans_of_org
 from license_usage.store.rollups import data_as_of, precomputed_sections, roles_at, stored_days
+from license_usage.usecases.usage import counters_of
 
 
 def _plan_row(plan: Plan, as_of: datetime, now: datetime) -> dict[str, Any]:
     """A plan's figures at the end of the window (now, for a window that has not ended)."""
-    counters = plan_counters(plan, now)
-    if plan.type is PlanType.SEATS and as_of < now:
-        rows = seats_month_rows(plan, counters, as_of)
-        counters = replace(counters, seats_in_use=rows[-1]["seats_in_use_end"] if rows else 0)
-    usage = plan_usage(plan, counters, as_of)
+    usage = plan_figures(plan, counters_of(plan), as_of, now)
     return {
         "plan_id": plan.plan_id,
         "type": plan.type.value,
@@ -55,7 +51,7 @@ def license_ai_usage(
     window = resolve_window(timeframe, now.date(), first, last)
     window_start = datetime.combine(window.first, time(), UTC)
     as_of = min(now, _window_end(window) - timedelta(microseconds=1))
-    plans = [p for p in plans_of_org(org_id) if p.start < _window_end(window) and window_start < p.end]
+    plans = [p for p in plans_of_org(org_id) if overlaps(p.start, p.end, window_start, _window_end(window))]
     sections = precomputed_sections(org_id, window) if window.name != "custom" else None
     if sections is None:
         sections = activity_sections(org_id, window)
@@ -64,11 +60,10 @@ def license_ai_usage(
     return {
         "org_id": org_id,
         "timeframe": {"name": window.name, "from": window.first.isoformat(), "to": window.last.isoformat()},
-        "data_as_of": rolled_up_at[:19] + "Z" if rolled_up_at else None,
+        "data_as_of": display_utc(rolled_up_at) if rolled_up_at else None,
         # Events of the window's days are waiting for the next rollup.
         "freshness": "aggregating" if pending else "current",
         "license_usage": {"plans": [_plan_row(plan, as_of, now) for plan in plans]},
         "roles_distribution": roles_at(org_id, window.last),
         **sections,
-        "generated_at": format_utc_seconds(now),
     }

@@ -9,7 +9,8 @@ from datetime import date, datetime, timedelta
 
 from license_usage.domain.consumption import INACTIVE_AFTER_DAYS
 from license_usage.domain.events import DirectoryChange
-from license_usage.domain.plans import PlanType
+from license_usage.domain.plan_user import is_inactive_assignment, latest_logins
+from license_usage.domain.plans import Plan, PlanType
 from license_usage.domain.rollups import (
     LifecycleEntry,
     day_figures,
@@ -19,11 +20,11 @@ from license_usage.domain.rollups import (
 )
 from license_usage.domain.timeframes import TIMEFRAMES, resolve_window
 from license_usage.domain.timestamps import format_utc
-from license_usage.store.consumption import count_inactive_seat_holders
 from license_usage.store.dirty_days import DirtyDay, claim_dirty_day, clear_dirty_day, dirty_days
-from license_usage.store.events import directory_changes
+from license_usage.store.events import directory_changes, writer_pool
 from license_usage.store.orgs import all_org_ids
-from license_usage.store.plans import plans_of_org, set_inactive_assignments, set_month_peak
+from license_usage.store.plan_users import all_plan_users, settle_last_login
+from license_usage.store.plans import plans_of_org, set_inactive_assignments
 from license_usage.store.rollups import (
     day_events,
     has_day_figures,
@@ -35,7 +36,6 @@ from license_usage.store.rollups import (
 )
 from license_usage.store.users import apply_directory_change, user_histories, users_by_id
 from license_usage.usecases.report import activity_sections
-from license_usage.usecases.seat_history import month_peak
 
 
 @dataclass
@@ -44,12 +44,13 @@ class RollupReport:
     days_left_dirty: list[str] = field(default_factory=list)
     roles_recomputed: list[str] = field(default_factory=list)
     inactive_assignments: dict[str, int] = field(default_factory=dict)
-    month_peaks: dict[str, int] = field(default_factory=dict)
     directory_entries_written: int = 0
+    last_logins_settled: int = 0
 
 
-def roll_up_day(org_id: str, day: str) -> None:
-    """Recompute one organization's day from its events."""
+def roll_up_day(org_id: str, day: str, plans: list[Plan]) -> int:
+    """Recompute one organization's day from its events, and settle its users' last logins
+    (ingest writes nothing for a repeat login). Returns how many last logins moved."""
     events = list(day_events(org_id, day))
     # Logins and AI actions without a group of their own count in their user's directory group.
     ungrouped = sorted(
@@ -60,6 +61,10 @@ def roll_up_day(org_id: str, day: str) -> None:
     save_day_figures(org_id, day, figures)
     for plan_id, swing in figures.seat_swings.items():
         save_seat_swing(plan_id, day, swing)
+    logins = [(e.order_key, e.user_id, e.product) for e in events if e.type == "user.login" and e.user_id]
+    latest = latest_logins(logins, plans)
+    moved = writer_pool().map(lambda item: settle_last_login(item[0][0], item[0][1], item[1]), latest.items())
+    return sum(moved)
 
 
 def update_directory(org_id: str, changes: list[DirectoryChange], histories: dict[str, list[LifecycleEntry]]) -> int:
@@ -94,7 +99,7 @@ def refresh_inactive_assignments(now: datetime, report: RollupReport) -> None:
     for org_id in all_org_ids():
         for plan in plans_of_org(org_id):
             if plan.type is PlanType.SEATS and plan.covers(now):
-                count = count_inactive_seat_holders(plan.plan_id, active_since)
+                count = sum(is_inactive_assignment(user, active_since) for user in all_plan_users(plan.plan_id))
                 set_inactive_assignments(plan.plan_id, count)
                 report.inactive_assignments[plan.plan_id] = count
 
@@ -112,8 +117,9 @@ def run_daily_rollup(now: datetime) -> RollupReport:
         histories = user_histories(org_id) if changes else {}
         if changes:
             report.directory_entries_written += update_directory(org_id, changes, histories)
+        plans = plans_of_org(org_id)
         for dirty in claimed:
-            roll_up_day(org_id, dirty.day)
+            report.last_logins_settled += roll_up_day(org_id, dirty.day, plans)
         if changes:
             since = min(date.fromisoformat(change.order_key[:10]) for change in changes)
             recompute_roles(org_id, since, histories)
@@ -138,15 +144,6 @@ def precompute_named_timeframes(now: datetime) -> None:
 
 
 def run_monthly_rollup(now: datetime) -> RollupReport:
-    """After a month ends: roll up what is left of it, then settle each seats plan's exact peak."""
-    report = run_daily_rollup(now)
-    month_last = now.date().replace(day=1) - timedelta(days=1)
-    month_first = month_last.replace(day=1)
-    for org_id in all_org_ids():
-        for plan in plans_of_org(org_id):
-            overlaps = plan.start.date() <= month_last and month_first < plan.end.date()
-            if plan.type is PlanType.SEATS and overlaps:
-                peak = month_peak(plan, month_first, month_last)
-                set_month_peak(plan.plan_id, month_first.strftime("%Y-%m"), peak)
-                report.month_peaks[plan.plan_id] = peak
-    return report
+    """After a month ends: roll up what is left of it. Month figures (peaks included) are read
+    from the day tallies and seat swings, so nothing else needs settling."""
+    return run_daily_rollup(now)

@@ -1,22 +1,23 @@
-"""Seat claims and releases through the API (SPEC §5): idempotent, atomic, audited."""
+"""Seat claims and releases through the API (SPEC §5): idempotent, atomic, audited. They go
+through the same aggregate and commit as the events' logins and deactivations."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from license_usage.domain.access import Principal
-from license_usage.domain.errors import Conflict, InvalidRequest, NotFound
+from license_usage.domain.errors import InvalidRequest, NotFound
+from license_usage.domain.plan_user import Action, ActionKind, Change, SeatLimitReached
 from license_usage.domain.plans import Plan, PlanType
-from license_usage.domain.seats import SeatLimitReached, SeatOutcome
 from license_usage.domain.timestamps import format_utc
 from license_usage.store.audit import audit_record
-from license_usage.store.consumption import claim_seat, load_plan_users, release_seat, seats_in_use
 from license_usage.store.dirty_days import mark_days_dirty
+from license_usage.store.plan_users import load_plan_user, seats_in_use
 from license_usage.store.plans import plans_of_org
-from license_usage.usecases.consumption import refresh_plan_flags
-
-ATTEMPTS = 5
+from license_usage.store.tables import LicensingItem
+from license_usage.usecases.consumption import Counted, refresh_overdraft_flag, settle
 
 
 def current_seats_plan(org_id: str, product: str | None, now: datetime) -> Plan:
@@ -33,63 +34,58 @@ def current_seats_plan(org_id: str, product: str | None, now: datetime) -> Plan:
     return plans[0]
 
 
-def _order_key(now: datetime) -> str:
-    return f"{format_utc(now)}#api.{uuid.uuid4().hex}"
+def _action(kind: ActionKind, actor: Principal, now: datetime) -> Action:
+    return Action(f"{format_utc(now)}#api.{uuid.uuid4().hex}", kind, source=f"{actor.role.value}:{actor.subject}")
 
 
-def _seat_snapshot(user_id: str, held: bool) -> dict[str, object]:
-    return {"user_id": user_id, "seat": "held" if held else "none"}
+def _audit(plan: Plan, user_id: str, actor: Principal, now: datetime, taking: bool) -> LicensingItem:
+    def snapshot(held: bool) -> dict[str, object]:
+        return {"user_id": user_id, "seat": "held" if held else "none"}
+
+    action = "seat.claimed" if taking else "seat.released"
+    target = f"{plan.plan_id}/{user_id}"
+    return audit_record(plan.org_id, actor, action, target, now, snapshot(not taking), snapshot(taking))
 
 
-def claim_seat_for(
-    org_id: str, user_id: str, product: str | None, actor: Principal, now: datetime
-) -> tuple[bool, bool]:
-    """(granted, overdraft): the user holds a seat, and whether seats in use now exceed the amount."""
+@dataclass(frozen=True)
+class SeatGrant:
+    granted: bool
+    overdraft: bool  # seats in use now exceed the plan's amount
+
+
+def _after_change(plan: Plan, change: Change, now: datetime) -> None:
+    counted = Counted()
+    counted.add(plan, change)
+    if counted.days:
+        mark_days_dirty(plan.org_id, counted.days, now)
+    if change.seats_delta:
+        refresh_overdraft_flag(plan, now)
+
+
+def claim_seat_for(org_id: str, user_id: str, product: str | None, actor: Principal, now: datetime) -> SeatGrant:
     plan = current_seats_plan(org_id, product, now)
-    details = {"by": actor.role.value, "actor": actor.subject}
-    for _ in range(ATTEMPTS):
-        user = load_plan_users([(plan.plan_id, user_id)], consistent=True)[(plan.plan_id, user_id)]
-        if user.seat.held:
-            return True, seats_in_use(plan.plan_id) > plan.amount
-        audit = audit_record(
-            org_id,
-            actor,
-            "seat.claimed",
-            f"{plan.plan_id}/{user_id}",
-            now,
-            _seat_snapshot(user_id, False),
-            _seat_snapshot(user_id, True),
-        )
-        outcome = claim_seat(plan, user, _order_key(now), now, details, audit)
-        if outcome is not SeatOutcome.SUPERSEDED:  # a claimed or denied seat's activity entry landed today
-            mark_days_dirty(org_id, {now.date().isoformat()}, now)
-        if outcome is SeatOutcome.DENIED:
-            raise SeatLimitReached(f"All {plan.hard_limit} seats of plan {plan.plan_id} are taken (hard limit).")
-        if outcome is SeatOutcome.GRANTED:
-            refresh_plan_flags(plan, now)
-            return True, seats_in_use(plan.plan_id) > plan.amount
-    raise Conflict("The seat kept changing; retry.")
+    user = load_plan_user(plan.plan_id, user_id)
+
+    def audit_for(change: Change) -> LicensingItem | None:
+        return _audit(plan, user_id, actor, now, taking=True) if change.takes_seat else None
+
+    _, change = settle(plan, user, _action(ActionKind.CLAIM, actor, now), now, audit_for=audit_for)
+    _after_change(plan, change, now)
+    if change.denied is not None:
+        raise SeatLimitReached(f"All {plan.hard_limit} seats of plan {plan.plan_id} are taken (hard limit).")
+    return SeatGrant(granted=True, overdraft=seats_in_use(plan.plan_id) > plan.amount)
 
 
 def release_seat_of(org_id: str, user_id: str, product: str | None, actor: Principal, now: datetime) -> bool:
     """True when a seat was freed; False when the user held none (releasing is idempotent)."""
     plan = current_seats_plan(org_id, product, now)
-    details = {"by": actor.role.value, "actor": actor.subject}
-    for _ in range(ATTEMPTS):
-        user = load_plan_users([(plan.plan_id, user_id)], consistent=True)[(plan.plan_id, user_id)]
-        if not user.seat.held:
-            return False
-        audit = audit_record(
-            org_id,
-            actor,
-            "seat.released",
-            f"{plan.plan_id}/{user_id}",
-            now,
-            _seat_snapshot(user_id, True),
-            _seat_snapshot(user_id, False),
-        )
-        if release_seat(plan, user, _order_key(now), now, details, audit):
-            mark_days_dirty(org_id, {now.date().isoformat()}, now)
-            refresh_plan_flags(plan, now)
-            return True
-    raise Conflict("The seat kept changing; retry.")
+    user = load_plan_user(plan.plan_id, user_id)
+    if not user.holds_seat:
+        return False
+
+    def audit_for(change: Change) -> LicensingItem | None:
+        return _audit(plan, user_id, actor, now, taking=False) if change.seats_delta < 0 else None
+
+    _, change = settle(plan, user, _action(ActionKind.RELEASE, actor, now), now, audit_for=audit_for)
+    _after_change(plan, change, now)
+    return change.seats_delta < 0

@@ -1,101 +1,138 @@
-"""Reading consumption: a plan's usage, its users, and every plan in overdraft (SPEC §5)."""
+"""Reading consumption: a plan's usage, its users, its seat history, and every plan in
+overdraft (SPEC §5). Each returns a typed result the router maps field by field."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 
-from license_usage.domain.consumption import plan_usage
+from license_usage.domain.consumption import PlanCounters, SeatDay, Usage, plan_usage, seat_days
 from license_usage.domain.plans import Plan, PlanStatus, PlanType, plan_months
-from license_usage.domain.seats import months_holding_seat
-from license_usage.domain.timestamps import format_utc_seconds
-from license_usage.store.consumption import PlanUser, list_plan_users
+from license_usage.domain.timestamps import display_utc
 from license_usage.store.dirty_days import dirty_days_of
 from license_usage.store.events import directory_changes
 from license_usage.store.pages import Page
-from license_usage.store.plans import flagged_over_amount, get_plan, plan_as_dict, plan_counters
+from license_usage.store.plan_users import list_plan_users
+from license_usage.store.plans import flagged_over_amount, get_plan, plan_counters
+from license_usage.store.rollups import seat_swings
 from license_usage.store.users import users_by_id
 
 
-def plan_with_status(plan: Plan, now: datetime) -> dict[str, Any]:
-    return {**plan_as_dict(plan), "status": plan.status_at(now).value}
-
-
-def usage_of(org_id: str, plan_id: str, now: datetime) -> dict[str, Any]:
-    plan = get_plan(org_id, plan_id)
-    counters = plan_counters(plan, now)
-    usage = plan_usage(plan, counters, now)
-    answer: dict[str, Any] = {
-        "plan_id": plan.plan_id,
-        "type": plan.type,
-        "product": plan.product,
-        "status": plan.status_at(now).value,
-        "amount": usage.amount,
-        "consumed": usage.consumed,
-        "available": usage.available,
-        "utilization_pct": usage.utilization_pct,
-        "overage": usage.overage,
-        "forecast_exhausted_on": usage.forecast_exhausted_on,
-        "months": usage.months,
-        # Counts are updated as each event is stored, so they are current when read.
-        "data_as_of": format_utc_seconds(now),
-        "freshness": "current",
-    }
+def counters_of(plan: Plan) -> PlanCounters:
+    """The plan's tallies, with the rollup's seat swings and the days still waiting for it."""
+    counters = plan_counters(plan)
+    pending = frozenset(dirty_days_of(plan.org_id))
     if plan.type is PlanType.SEATS:
-        answer["hard_limit"] = plan.hard_limit
-        answer["inactive_assignments"] = counters.inactive_assignments
-    return answer
+        last = (plan.end - timedelta(microseconds=1)).date()
+        counters = replace(counters, swings=seat_swings(plan.plan_id, plan.start.date(), last))
+    return replace(counters, pending_days=pending)
 
 
-def _month_flags(plan: Plan, user: PlanUser) -> dict[str, int]:
-    used = months_holding_seat(plan, user.seat.periods) if plan.type is PlanType.SEATS else user.months
-    return {month.month: int(month.month in used) for month in plan_months(plan.start, plan.end)}
+@dataclass(frozen=True)
+class PlanUsage:
+    plan: Plan
+    status: PlanStatus
+    usage: Usage
+    data_as_of: datetime
+    freshness: str  # "current", or "aggregating" while a figure waits for the rollup
+    inactive_assignments: int | None  # seats plans
 
 
-def users_of(org_id: str, plan_id: str, limit: int, cursor: str | None) -> Page[dict[str, Any]]:
+def freshness_of(settled: bool) -> str:
+    return "current" if settled else "aggregating"
+
+
+def usage_of(org_id: str, plan_id: str, now: datetime) -> PlanUsage:
+    plan = get_plan(org_id, plan_id)
+    counters = counters_of(plan)
+    usage = plan_usage(plan, counters, now)
+    return PlanUsage(
+        plan=plan,
+        status=plan.status_at(now),
+        usage=usage,
+        # Counts are updated as each event is stored; only seat peaks within a day wait.
+        data_as_of=now,
+        freshness=freshness_of(usage.settled),
+        inactive_assignments=counters.inactive_assignments if plan.type is PlanType.SEATS else None,
+    )
+
+
+def seat_history_of(org_id: str, plan_id: str, first: date, last: date) -> tuple[Plan, list[SeatDay]]:
+    plan = get_plan(org_id, plan_id)
+    return plan, seat_days(plan, counters_of(plan), first, last)
+
+
+@dataclass(frozen=True)
+class PlanUserRow:
     """Per-user consumption, as in the users CSV (SPEC §8)."""
+
+    user_id: str
+    status: str | None
+    roles: list[str]
+    group: str | None
+    first_login: str | None
+    last_login: str | None
+    months: dict[str, int]
+
+
+def users_of(org_id: str, plan_id: str, limit: int, cursor: str | None, now: datetime) -> Page[PlanUserRow]:
     plan = get_plan(org_id, plan_id)
     page = list_plan_users(plan_id, limit, cursor)
     # The directory holds what rollups wrote; the days still waiting for one add their entries.
     waiting = directory_changes(org_id, dirty_days_of(org_id))
     directory = users_by_id(org_id, [user.user_id for user in page.items], waiting)
-    items = []
+    all_months = [month.month for month in plan_months(plan.start, plan.end)]
+    rows = []
     for user in page.items:
         known = directory.get(user.user_id)
-        items.append(
-            {
-                "user_id": user.user_id,
-                "status": known.status if known else None,
-                "roles": list(known.roles or []) if known else [],
-                "group": known.group if known else None,
-                "first_login": user.first_login[:19] + "Z" if user.first_login else None,
-                "last_login": user.last_login[:19] + "Z" if user.last_login else None,
-                "months": _month_flags(plan, user),
-            }
+        used = user.seat_months(plan, now) if plan.type is PlanType.SEATS else user.consumed_months()
+        rows.append(
+            PlanUserRow(
+                user_id=user.user_id,
+                status=known.status if known else None,
+                roles=list(known.roles) if known else [],
+                group=known.group if known else None,
+                first_login=display_utc(user.first_login) if user.first_login else None,
+                last_login=display_utc(user.last_login) if user.last_login else None,
+                months={month: int(month in used) for month in all_months},
+            )
         )
-    return Page(items, page.next_cursor)
+    return Page(rows, page.next_cursor)
 
 
-def overdrafts(now: datetime) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Overdraft:
+    org_id: str
+    plan_id: str
+    type: PlanType
+    product: str
+    amount: int
+    consumed: int
+    overage: int
+    utilization_pct: float
+
+
+def overdrafts(now: datetime, limit: int, cursor: str | None) -> Page[Overdraft]:
     """Every current plan using more than its amount, across organizations. Only the plans the
     sparse index flags are read, and each is checked again against its counters."""
+    flagged = flagged_over_amount(limit, cursor)
     found = []
-    for org_id, plan_id in flagged_over_amount():
+    for org_id, plan_id in flagged.items:
         plan = get_plan(org_id, plan_id)
         if plan.status_at(now) is not PlanStatus.CURRENT:
             continue
-        usage = plan_usage(plan, plan_counters(plan, now), now)
-        if usage.consumed > plan.amount:
+        usage = plan_usage(plan, counters_of(plan), now)
+        if usage.overage > 0:
             found.append(
-                {
-                    "org_id": org_id,
-                    "plan_id": plan_id,
-                    "type": plan.type,
-                    "product": plan.product,
-                    "amount": plan.amount,
-                    "consumed": usage.consumed,
-                    "overage": usage.overage,
-                    "utilization_pct": usage.utilization_pct,
-                }
+                Overdraft(
+                    org_id=org_id,
+                    plan_id=plan_id,
+                    type=plan.type,
+                    product=plan.product,
+                    amount=plan.amount,
+                    consumed=usage.consumed,
+                    overage=usage.overage,
+                    utilization_pct=usage.utilization_pct,
+                )
             )
-    return found
+    return Page(found, flagged.next_cursor)

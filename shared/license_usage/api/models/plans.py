@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from license_usage.domain.plans import Enforcement, PlanType
-from license_usage.domain.timestamps import parse_rfc3339
+from license_usage.domain.plans import Enforcement, Plan, PlanStatus, PlanType
+from license_usage.domain.timestamps import format_utc_seconds, parse_rfc3339
 
 
 def _instant(value: object) -> datetime:
@@ -59,7 +59,23 @@ class PlanOut(BaseModel):
     overdraft: int
     enforcement: Enforcement
     grace_days: int
-    status: str
+    status: PlanStatus
+
+    @classmethod
+    def of(cls, plan: Plan, now: datetime) -> PlanOut:
+        return cls(
+            plan_id=plan.plan_id,
+            org_id=plan.org_id,
+            type=plan.type,
+            product=plan.product,
+            amount=plan.amount,
+            start=format_utc_seconds(plan.start),
+            end=format_utc_seconds(plan.end),
+            overdraft=plan.overdraft,
+            enforcement=plan.enforcement,
+            grace_days=plan.grace_days,
+            status=plan.status_at(now),
+        )
 
 
 class PlanList(BaseModel):
@@ -67,20 +83,57 @@ class PlanList(BaseModel):
     next_cursor: str | None = None
 
 
+class SeatsMonthOut(BaseModel):
+    """A seats plan month (SPEC §8 consumption columns)."""
+
+    month: str
+    month_start: date
+    month_end: date
+    seats_taken: int
+    seats_released: int
+    seats_in_use_end: int
+    peak_seats_in_use: int
+    seat_limit: int
+    hard_limit: int
+    overage: int
+
+
+class MauMonthOut(BaseModel):
+    month: str
+    month_start: date
+    month_end: date
+    active_users: int
+    allowance: int
+    overage: int
+
+
+class MaucMonthOut(BaseModel):
+    month: str
+    month_start: date
+    month_end: date
+    credits_used: int
+    cumulative_used: int
+    credits_remaining: int
+    overage: int
+
+
+Freshness = Literal["current", "aggregating"]
+
+
 class UsageOut(BaseModel):
     plan_id: str
     type: PlanType
     product: str
-    status: str
+    status: PlanStatus
     amount: int
     consumed: int
     available: int
     utilization_pct: float
     overage: int
     forecast_exhausted_on: date | None
-    months: list[dict[str, Any]]
+    months: list[SeatsMonthOut] | list[MauMonthOut] | list[MaucMonthOut]
     data_as_of: str
-    freshness: str
+    freshness: Freshness
     hard_limit: int | None = None
     inactive_assignments: int | None = None
 

@@ -10,9 +10,7 @@ from license_usage.api.models.common import OrgId, PlanId
 from license_usage.api.models.plans import PlanIn, PlanList, PlanOut, RenewalIn
 from license_usage.domain import access
 from license_usage.domain.timestamps import utc_now
-from license_usage.store.plans import plans_of_org
-from license_usage.usecases.plans import PlanTerms, create_plan, renew_plan
-from license_usage.usecases.usage import plan_with_status
+from license_usage.usecases.plans import PlanTerms, create_plan, list_plans, renew_plan
 
 router = Router()
 
@@ -24,14 +22,14 @@ def post_plan(org_id: OrgId, body: PlanIn) -> Response[PlanOut]:
     now = utc_now()
     terms = PlanTerms(**body.model_dump())
     plan = create_plan(org_id, terms, principal, now)
-    return Response(201, content_types.APPLICATION_JSON, PlanOut(**plan_with_status(plan, now)))
+    return Response(201, content_types.APPLICATION_JSON, PlanOut.of(plan, now))
 
 
 @router.get("/v1/orgs/<org_id>/plans", summary="Past, current and future plans with their status")
 def get_plans(org_id: OrgId) -> PlanList:
     access.require(current_principal(router), access.READERS, org_id)
     now = utc_now()
-    return PlanList(items=[PlanOut(**plan_with_status(plan, now)) for plan in plans_of_org(org_id)])
+    return PlanList(items=[PlanOut.of(plan, now) for plan in list_plans(org_id)])
 
 
 @router.post("/v1/orgs/<org_id>/plans/<plan_id>/renewal", summary="Create the next plan", status_code=201)
@@ -41,4 +39,4 @@ def post_renewal(org_id: OrgId, plan_id: PlanId, body: RenewalIn | None = None) 
     now = utc_now()
     changes = body.model_dump() if body else {}
     plan = renew_plan(org_id, plan_id, changes, principal, now)
-    return Response(201, content_types.APPLICATION_JSON, PlanOut(**plan_with_status(plan, now)))
+    return Response(201, content_types.APPLICATION_JSON, PlanOut.of(plan, now))

@@ -16,7 +16,7 @@ import pytest
 from cfnlint.decode import decode
 from samtranslator.translator.transform import transform
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 PARAMETERS = {"CognitoUserPoolId": "us-east-1_Example", "CognitoAppClientId": "exampleclient"}
 PSEUDO = {

@@ -24,7 +24,7 @@ from usage_local.resources import create_resources
 from usage_local.scheduler import ScheduleError, next_fire_time, scheduled_event
 from usage_local.template import Template
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 Json = dict[str, Any]
 
 

@@ -1,0 +1,367 @@
+"""One user's consumption of one plan (SPEC §2, §4): the aggregate every consuming event goes
+through, at ingest, at a seat claim or release through the API, and in the rollups.
+
+``PlanUser.apply(plan, action)`` is pure: it returns the ``Change`` that the action makes (the
+user's new state, seats in use, the day and month tallies, the activity entries), and the store
+commits that change in one transaction conditioned on the version it read.
+
+Time order, exactly: the state is a function of the *set* of marks (never of their arrival
+order). For seats it keeps every release and, per stretch between two releases, the earliest
+login or claim, which is where the seat period of that stretch starts (``seat_periods``). A
+later login in the same stretch changes nothing and is not kept; should a late release split
+the stretch, the use case looks the earliest login after the release up in the raw events
+(``later_login_window``) and hands it to ``apply``."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+from license_usage.domain.errors import Conflict
+from license_usage.domain.plans import Enforcement, Plan, PlanMonth, PlanType, plan_months
+from license_usage.domain.timestamps import order_key_instant
+
+RELEASING_EVENT_TYPES = frozenset({"user.deactivated", "user.deleted"})
+
+
+class SeatLimitReached(Conflict):
+    """A hard-enforced plan has no seat left (SPEC §2: 409)."""
+
+    code = "seat_limit_reached"
+
+
+class ConsumptionConflict(Conflict):
+    """The user's state kept changing under concurrent writers; the caller may retry."""
+
+    code = "consumption_conflict"
+
+
+class ActionKind(StrEnum):
+    LOGIN = "login"  # user.login
+    CLAIM = "claim"  # a seat claimed through the API
+    RELEASE = "release"  # user.deactivated, user.deleted, a seat released through the API
+
+
+class MarkKind(StrEnum):
+    LOGIN = "login"
+    CLAIM = "claim"
+    RELEASE = "release"
+    DENIED = "denied"  # a login or claim the hard limit refused: kept so a resend changes nothing
+
+
+@dataclass(frozen=True, order=True)
+class Mark:
+    """An event that decided (or may decide) the user's seat, by its order key
+    ``<UTC timestamp>#<event id>``; ``source`` says who caused it (``event`` or an API caller)."""
+
+    order_key: str
+    kind: MarkKind
+    source: str = "event"
+
+    @property
+    def at(self) -> datetime:
+        return order_key_instant(self.order_key)
+
+    @property
+    def event_id(self) -> str:
+        return self.order_key.partition("#")[2]
+
+
+@dataclass(frozen=True, order=True)
+class Action:
+    """What one event or API call asks of a user's consumption."""
+
+    order_key: str
+    kind: ActionKind
+    source: str = "event"
+
+    @property
+    def at(self) -> datetime:
+        return order_key_instant(self.order_key)
+
+    def mark(self, kind: MarkKind | None = None) -> Mark:
+        return Mark(self.order_key, kind or MarkKind(self.kind.value), self.source)
+
+
+@dataclass(frozen=True)
+class SeatPeriod:
+    """A seat held from ``start`` until ``end`` (None: still held, until the plan ends)."""
+
+    start: Mark
+    end: Mark | None
+
+
+@dataclass(frozen=True, order=True)
+class SeatStep:
+    """A seat taken (``taking``) or freed at a mark: what the activity log shows and the day
+    tallies count."""
+
+    mark: Mark
+    taking: bool
+
+    @property
+    def activity_type(self) -> str:
+        return "seat.claimed" if self.taking else "seat.released"
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Additions to one day's or one month's counters."""
+
+    active_users: int = 0  # months: users with a login (mau), credits used (mauc)
+    credits_used: int = 0  # days (mauc): credits whose month's first login fell on the day
+    seats_taken: int = 0  # days (seats)
+    seats_released: int = 0
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(
+            self.active_users + other.active_users,
+            self.credits_used + other.credits_used,
+            self.seats_taken + other.seats_taken,
+            self.seats_released + other.seats_released,
+        )
+
+    @property
+    def is_zero(self) -> bool:
+        return self == Tally()
+
+
+def seat_periods(marks: Iterable[Mark]) -> tuple[SeatPeriod, ...]:
+    """SPEC §2, the seat rule: in time order, a login or claim takes a seat when the user holds
+    none; a release (deactivation, deletion, admin release) frees it. A denied claim takes none."""
+    periods: list[SeatPeriod] = []
+    held_from: Mark | None = None
+    for mark in sorted(marks):
+        if mark.kind in (MarkKind.LOGIN, MarkKind.CLAIM) and held_from is None:
+            held_from = mark
+        elif mark.kind is MarkKind.RELEASE and held_from is not None:
+            periods.append(SeatPeriod(held_from, mark))
+            held_from = None
+    if held_from is not None:
+        periods.append(SeatPeriod(held_from, None))
+    return tuple(periods)
+
+
+def _steps(periods: Iterable[SeatPeriod]) -> set[SeatStep]:
+    steps = set()
+    for period in periods:
+        steps.add(SeatStep(period.start, taking=True))
+        if period.end is not None:
+            steps.add(SeatStep(period.end, taking=False))
+    return steps
+
+
+def _kept_marks(marks: Iterable[Mark]) -> tuple[Mark, ...]:
+    """What must be remembered: every release and denial, and the logins and claims that start a
+    seat period (a later login of a stretch that already has a seat decides nothing)."""
+    marks = set(marks)
+    starts = {period.start for period in seat_periods(marks)}
+    return tuple(sorted(m for m in marks if m.kind in (MarkKind.RELEASE, MarkKind.DENIED) or m in starts))
+
+
+def day_of(order_key: str) -> str:
+    return order_key[:10]
+
+
+def month_of_key(order_key: str) -> str:
+    return order_key[:7]
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one action changes; ``is_empty`` when nothing needs writing."""
+
+    before: PlanUser
+    after: PlanUser
+    seats_delta: int = 0  # seats in use now
+    steps_added: tuple[SeatStep, ...] = ()
+    steps_removed: tuple[SeatStep, ...] = ()
+    days: Mapping[str, Tally] = field(default_factory=dict)  # YYYY-MM-DD
+    months: Mapping[str, Tally] = field(default_factory=dict)  # YYYY-MM
+    denied: Mark | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        # last_login alone is settled by the rollup: a repeat login writes nothing.
+        return replace(self.after, last_login=self.before.last_login) == self.before
+
+    @property
+    def takes_seat(self) -> bool:
+        return self.seats_delta > 0
+
+
+@dataclass(frozen=True)
+class LaterLoginWindow:
+    """The stretch after a release in which the user's earliest login takes the seat again:
+    order keys in (``after``, ``before``), ``before`` None for no end."""
+
+    after: str
+    before: str | None
+
+
+@dataclass(frozen=True)
+class PlanUser:
+    """What one user consumed of one plan. ``version`` counts commits (optimistic concurrency)."""
+
+    plan_id: str
+    user_id: str
+    version: int = 0
+    marks: tuple[Mark, ...] = ()  # seats plans, sorted
+    months: Mapping[str, str] = field(default_factory=dict)  # mau, mauc: month → its earliest login
+    last_login: str | None = None  # order key; exact once the day's rollup ran
+
+    # ------------------------------------------------------------------ what follows from it
+
+    @property
+    def periods(self) -> tuple[SeatPeriod, ...]:
+        return seat_periods(self.marks)
+
+    @property
+    def holds_seat(self) -> bool:
+        periods = self.periods
+        return bool(periods) and periods[-1].end is None
+
+    @property
+    def first_login(self) -> str | None:
+        logins = [m.order_key for m in self.marks if m.kind is MarkKind.LOGIN or _denied_login(m)]
+        logins += list(self.months.values())
+        return min(logins, default=None)
+
+    def seat_months(self, plan: Plan, now: datetime) -> set[str]:
+        """The plan months in which the user held a seat at some instant (users CSV flags);
+        a seat still held counts up to ``now``, never in months not yet begun."""
+        months: list[PlanMonth] = plan_months(plan.start, plan.end)
+        held: set[str] = set()
+        for period in self.periods:
+            start = period.start.at
+            end = period.end.at if period.end else min(plan.end, now)
+            held.update(m.month for m in months if m.starts_at <= end and start < m.ends_at and m.starts_at <= now)
+        return held
+
+    def consumed_months(self) -> set[str]:
+        return set(self.months)
+
+    # ------------------------------------------------------------------ deciding
+
+    def later_login_window(self, plan: Plan, action: Action) -> LaterLoginWindow | None:
+        """For a release that ends a seat period begun before it: the stretch in which a login
+        the aggregate did not keep would take the seat again (the use case looks it up)."""
+        if plan.type is not PlanType.SEATS or action.kind is not ActionKind.RELEASE:
+            return None
+        if any(m.order_key == action.order_key for m in self.marks):
+            return None  # already applied
+        releases = [m.order_key for m in self.marks if m.kind is MarkKind.RELEASE]
+        index = bisect.bisect_right(releases, action.order_key)
+        previous = releases[index - 1] if index else ""
+        following = releases[index] if index < len(releases) else None
+        started_before = any(
+            m.kind in (MarkKind.LOGIN, MarkKind.CLAIM) and previous < m.order_key < action.order_key for m in self.marks
+        )
+        return LaterLoginWindow(action.order_key, following) if started_before else None
+
+    def apply(self, plan: Plan, action: Action, *, seat_free: bool = True, later_login: str | None = None) -> Change:
+        """The change ``action`` makes. ``seat_free``: whether a hard limit still has a seat for a
+        claim now (the commit's condition finds out; see ``usecases.consumption``).
+        ``later_login``: the earliest login in ``later_login_window``, if any."""
+        if plan.type is PlanType.SEATS:
+            return self._apply_seats(plan, action, seat_free, later_login)
+        return self._apply_months(plan, action)
+
+    def _apply_months(self, plan: Plan, action: Action) -> Change:
+        """SPEC §2 mau and mauc: a user counts once per plan month with a login; mauc's credit is
+        placed on the day of the month's earliest login (the forecast's rate)."""
+        if action.kind is not ActionKind.LOGIN:
+            return Change(self, self)
+        month = month_of_key(action.order_key)
+        earlier = self.months.get(month)
+        last = max(filter(None, (self.last_login, action.order_key)))
+        if earlier is not None and earlier <= action.order_key:
+            return Change(self, replace(self, last_login=last))
+        after = replace(self, months={**self.months, month: action.order_key}, last_login=last)
+        months: dict[str, Tally] = {}
+        days: dict[str, Tally] = {}
+        if earlier is None:
+            months[month] = Tally(active_users=1)
+        if plan.type is PlanType.MAUC:
+            days[day_of(action.order_key)] = Tally(credits_used=1)
+            if earlier is not None:
+                days[day_of(earlier)] = days.get(day_of(earlier), Tally()) + Tally(credits_used=-1)
+        days = {day: tally for day, tally in days.items() if not tally.is_zero}
+        return Change(self, after, days=days, months=months)
+
+    def _apply_seats(self, plan: Plan, action: Action, seat_free: bool, later_login: str | None) -> Change:
+        if any(m.order_key == action.order_key for m in self.marks):
+            return Change(self, self)  # applied before: a resend changes nothing
+        added = {action.mark()}
+        if later_login is not None:
+            added.add(Mark(later_login, MarkKind.LOGIN))
+        marks = _kept_marks({*self.marks, *added})
+        last = self.last_login
+        if action.kind is ActionKind.LOGIN:
+            last = max(filter(None, (last, action.order_key)))
+        after = replace(self, marks=marks, last_login=last)
+        delta = int(after.holds_seat) - int(self.holds_seat)
+        if delta > 0 and plan.enforcement is Enforcement.HARD and not seat_free:
+            denied = action.mark(MarkKind.DENIED)
+            return Change(self, replace(self, marks=_kept_marks({*self.marks, denied}), last_login=last), denied=denied)
+        before_steps, after_steps = _steps(self.periods), _steps(after.periods)
+        steps_added = tuple(sorted(after_steps - before_steps))
+        steps_removed = tuple(sorted(before_steps - after_steps))
+        days: dict[str, Tally] = {}
+        for steps, sign in ((steps_added, 1), (steps_removed, -1)):
+            for step in steps:
+                tally = Tally(seats_taken=sign) if step.taking else Tally(seats_released=sign)
+                days[day_of(step.mark.order_key)] = days.get(day_of(step.mark.order_key), Tally()) + tally
+        days = {day: tally for day, tally in days.items() if not tally.is_zero}
+        return Change(self, after, seats_delta=delta, steps_added=steps_added, steps_removed=steps_removed, days=days)
+
+
+def _denied_login(mark: Mark) -> bool:
+    return mark.kind is MarkKind.DENIED and mark.source == "event"
+
+
+# ---------------------------------------------------------------------- which plans an event touches
+
+
+def action_of_event(event_type: str, order_key: str) -> Action | None:
+    """SPEC §2: logins consume; deactivations and deletions free seats."""
+    if event_type == "user.login":
+        return Action(order_key, ActionKind.LOGIN)
+    if event_type in RELEASING_EVENT_TYPES:
+        return Action(order_key, ActionKind.RELEASE)
+    return None
+
+
+def plans_consumed_by(event_type: str, product: str | None, instant: datetime, plans: Iterable[Plan]) -> list[Plan]:
+    """SPEC §2: a login consumes from the plans of its product that cover its instant; a
+    deactivation or deletion frees the user's seats (in its product's plans when it names one)."""
+    if event_type == "user.login":
+        return [p for p in plans if p.product == product and p.covers(instant)]
+    if event_type in RELEASING_EVENT_TYPES:
+        return [
+            p
+            for p in plans
+            if p.type is PlanType.SEATS and (product is None or p.product == product) and p.covers(instant)
+        ]
+    return []
+
+
+def latest_logins(logins: Iterable[tuple[str, str, str | None]], plans: Iterable[Plan]) -> dict[tuple[str, str], str]:
+    """(plan_id, user_id) → the latest of these logins (order key, user, product) in each plan
+    (the rollup settles ``last_login`` with it)."""
+    plans = list(plans)
+    latest: dict[tuple[str, str], str] = {}
+    for order_key, user_id, product in logins:
+        for plan in plans_consumed_by("user.login", product, order_key_instant(order_key), plans):
+            key = (plan.plan_id, user_id)
+            if latest.get(key, "") < order_key:
+                latest[key] = order_key
+    return latest
+
+
+def is_inactive_assignment(user: PlanUser, active_since: str) -> bool:
+    """SPEC §2: a seat held by a user with no login in the last 30 days."""
+    return user.holds_seat and (user.last_login is None or user.last_login < active_since)

@@ -1,0 +1,83 @@
+"""Every key format of both tables, in one place.
+
+``LicensingTable`` (pk, sk):
+- ``ORG#<org_id>`` / ``PLAN#<plan_id>``: a plan; ``PLANGUARD#<product>#<type>``: its overlap guard;
+  ``APIKEY#<key_id>``: an API key's listing; ``USER#<user_id>``: the users directory.
+- ``APIKEY#<hash>`` / ``APIKEY``: an API key by its secret's hash.
+- ``PLAN#<plan_id>`` / ``COUNTER``: seats in use; ``DAY#<YYYY-MM-DD>`` and ``MONTH#<YYYY-MM>``: the
+  plan's tallies; ``USER#<user_id>``: what one user consumed (``domain.plan_user``).
+- ``ORGS`` / ``ORG#<org_id>``: the registry of organizations.
+- ``DIRTY`` / ``<org_id>#<day>``: days waiting for a rollup.
+- ``DAILY#<org_id>``, ``SEATHIST#<plan_id>``, ``ROLES#<org_id>``, ``REPORT#<org_id>``,
+  ``ROLLUP#<org_id>``: what the rollups precompute; ``AUDIT#<org_id>``: the audit trail.
+
+``EventsTable``: pk ``<org_id>#<event id>``; the ``by_day`` index: ``<org_id>#<YYYY-MM-DD>`` (and
+``…#directory`` for lifecycle events), sorted by the order key ``<UTC timestamp>#<id>``."""
+
+from __future__ import annotations
+
+ORGS_PARTITION = "ORGS"
+DIRTY_PARTITION = "DIRTY"
+OVERDRAFT_PARTITION = "OVERDRAFT"
+COUNTER_SK = "COUNTER"
+
+
+def org_partition(org_id: str) -> str:
+    return f"ORG#{org_id}"
+
+
+def plan_key(org_id: str, plan_id: str) -> tuple[str, str]:
+    return org_partition(org_id), f"PLAN#{plan_id}"
+
+
+def plan_guard_key(org_id: str, product: str, plan_type: str) -> tuple[str, str]:
+    return org_partition(org_id), f"PLANGUARD#{product}#{plan_type}"
+
+
+def plan_partition(plan_id: str) -> str:
+    return f"PLAN#{plan_id}"
+
+
+def counter_key(plan_id: str) -> tuple[str, str]:
+    return plan_partition(plan_id), COUNTER_SK
+
+
+def month_key(plan_id: str, month: str) -> tuple[str, str]:
+    return plan_partition(plan_id), f"MONTH#{month}"
+
+
+def day_key(plan_id: str, day: str) -> tuple[str, str]:
+    return plan_partition(plan_id), f"DAY#{day}"
+
+
+USER_PREFIX = "USER#"
+
+
+def plan_user_key(plan_id: str, user_id: str) -> tuple[str, str]:
+    return plan_partition(plan_id), f"{USER_PREFIX}{user_id}"
+
+
+def directory_user_key(org_id: str, user_id: str) -> tuple[str, str]:
+    return org_partition(org_id), f"{USER_PREFIX}{user_id}"
+
+
+def org_registry_key(org_id: str) -> tuple[str, str]:
+    return ORGS_PARTITION, f"ORG#{org_id}"
+
+
+def dirty_day_key(org_id: str, day: str) -> tuple[str, str]:
+    return DIRTY_PARTITION, f"{org_id}#{day}"
+
+
+def event_key(org_id: str, event_id: str) -> str:
+    return f"{org_id}#{event_id}"
+
+
+def day_partition(org_id: str, day: str, directory: bool = False) -> str:
+    """The ``by_day`` partition of an organization's UTC day. Directory (lifecycle) events have
+    one of their own: the few events the users directory is built from, readable on their own."""
+    return f"{org_id}#{day}#directory" if directory else f"{org_id}#{day}"
+
+
+def day_partitions(org_id: str, day: str) -> tuple[str, str]:
+    return day_partition(org_id, day), day_partition(org_id, day, directory=True)

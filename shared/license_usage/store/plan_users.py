@@ -1,0 +1,292 @@
+"""What each user consumed of a plan (``domain.plan_user.PlanUser``), and the one commit that
+writes a change to it.
+
+``commit`` turns a ``Change`` into a single ``TransactWriteItems``: the user's item (conditioned
+on the version that was read), seats in use (conditioned on the hard limit when the change takes
+a seat on a hard-enforced plan), the day and month tallies, the seat activity entries (put or
+deleted: their ids follow from the mark, so writing one twice is harmless) and, for API calls,
+the audit entry. It decides nothing: it reports which condition failed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
+
+from license_usage.domain.events import RAW_EVENT_RETENTION
+from license_usage.domain.plan_user import Change, Mark, MarkKind, PlanUser, SeatStep, Tally
+from license_usage.domain.plans import Enforcement, Plan
+from license_usage.domain.timestamps import format_utc, utc_day
+from license_usage.store.keys import (
+    USER_PREFIX,
+    counter_key,
+    day_key,
+    day_partition,
+    event_key,
+    month_key,
+    plan_partition,
+    plan_user_key,
+)
+from license_usage.store.pages import Page, decode_cursor, encode_cursor
+from license_usage.store.plans import PlanCounterRecord
+from license_usage.store.tables import EventRecord, LicensingItem, transaction_connection
+
+
+class PlanUserRecord(LicensingItem):
+    """pk = ``PLAN#<plan_id>``, sk = ``USER#<user_id>``."""
+
+    user_id = UnicodeAttribute()
+    version = NumberAttribute(default=0)
+    marks = JSONAttribute(null=True)  # [[order key, kind, source], ...]
+    months = JSONAttribute(null=True)  # {month: order key of its earliest login}
+    last_login = UnicodeAttribute(null=True)
+
+
+class CommitOutcome(StrEnum):
+    COMMITTED = "committed"
+    VERSION_CHANGED = "version_changed"  # another writer changed the user since it was read
+    SEAT_LIMIT = "seat_limit"  # the hard limit's condition on seats in use failed
+
+
+def _plan_user(plan_id: str, user_id: str, record: PlanUserRecord | None) -> PlanUser:
+    if record is None:
+        return PlanUser(plan_id, user_id)
+    marks = tuple(sorted(Mark(str(key), MarkKind(kind), str(source)) for key, kind, source in (record.marks or [])))
+    months = {str(month): str(key) for month, key in (record.months or {}).items()}
+    return PlanUser(plan_id, user_id, int(record.version or 0), marks, months, record.last_login)
+
+
+def load_plan_users(keys: Iterable[tuple[str, str]], consistent: bool = False) -> dict[tuple[str, str], PlanUser]:
+    """(plan_id, user_id) → state, read in batches of 100. An eventually consistent read is
+    enough: the commit is conditioned on the version read, so a stale read costs a retry."""
+    wanted = set(keys)
+    found = {
+        (record.pk.removeprefix(plan_partition("")), record.user_id): record
+        for record in PlanUserRecord.batch_get([plan_user_key(p, u) for p, u in wanted], consistent_read=consistent)
+    }
+    return {key: _plan_user(key[0], key[1], found.get(key)) for key in wanted}
+
+
+def load_plan_user(plan_id: str, user_id: str) -> PlanUser:
+    """One user's state, read consistently (after a conflict, or for an API call)."""
+    try:
+        record = PlanUserRecord.get(*plan_user_key(plan_id, user_id), consistent_read=True)
+    except PlanUserRecord.DoesNotExist:
+        record = None
+    return _plan_user(plan_id, user_id, record)
+
+
+# ---------------------------------------------------------------------- the commit
+
+
+def _activity_id(plan_id: str, user_id: str, kind: str, mark: Mark) -> str:
+    digest = hashlib.sha256(f"{plan_id}\n{user_id}\n{mark.order_key}".encode()).hexdigest()[:32]
+    return f"sys.{kind}.{digest}"
+
+
+def _details(mark: Mark) -> dict[str, str]:
+    if mark.source == "event":
+        return {"event_id": mark.event_id, "by": "event"}
+    role, _, actor = mark.source.partition(":")
+    return {"by": role, "actor": actor}
+
+
+def seat_activity(
+    plan: Plan, user_id: str, kind: str, mark: Mark, now: datetime, extra: Mapping[str, str] | None = None
+) -> EventRecord:
+    """An entry of the entitlement activity log (SPEC §5), kept beside the raw events so the log
+    and the rollups read one day of one organization in one query. Its id follows from the mark."""
+    activity_id = _activity_id(plan.plan_id, user_id, kind, mark)
+    at = mark.at
+    return EventRecord(
+        event_key(plan.org_id, activity_id),
+        day=day_partition(plan.org_id, utc_day(at).isoformat()),
+        at=f"{format_utc(at)}#{activity_id}",
+        org_id=plan.org_id,
+        event_id=activity_id,
+        type=kind,
+        timestamp=format_utc(at),
+        received_at=format_utc(now),
+        user_id=user_id,
+        product=plan.product,
+        properties={"plan_id": plan.plan_id, **_details(mark), **(extra or {})},
+        expires_at=at + RAW_EVENT_RETENTION,
+    )
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _user_update(change: Change, table: str) -> dict[str, Any]:
+    after = change.after
+    values: dict[str, Any] = {
+        ":uid": {"S": after.user_id},
+        ":next": {"N": str(change.before.version + 1)},
+        ":marks": {"S": json.dumps([[m.order_key, m.kind.value, m.source] for m in after.marks])},
+        ":months": {"S": json.dumps(dict(sorted(after.months.items())))},
+    }
+    sets = "user_id = :uid, version = :next, marks = :marks, months = :months"
+    if after.last_login is not None:
+        values[":last"] = {"S": after.last_login}
+        sets += ", last_login = :last"
+    if change.before.version == 0:
+        condition = "attribute_not_exists(version)"
+    else:
+        condition = "version = :read"
+        values[":read"] = {"N": str(change.before.version)}
+    pk, sk = plan_user_key(after.plan_id, after.user_id)
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": _key(pk, sk),
+            "UpdateExpression": f"SET {sets}",
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+    }
+
+
+def _counter_update(plan: Plan, change: Change, table: str) -> dict[str, Any]:
+    update: dict[str, Any] = {
+        "TableName": table,
+        "Key": _key(*counter_key(plan.plan_id)),
+        "UpdateExpression": "ADD seats_in_use :delta",
+        "ExpressionAttributeValues": {":delta": {"N": str(change.seats_delta)}},
+    }
+    if change.takes_seat and plan.enforcement is Enforcement.HARD:
+        update["ConditionExpression"] = "attribute_not_exists(seats_in_use) OR seats_in_use < :limit"
+        update["ExpressionAttributeValues"][":limit"] = {"N": str(plan.hard_limit)}
+    return {"Update": update}
+
+
+_TALLY_FIELDS = ("active_users", "credits_used", "seats_taken", "seats_released")
+
+
+def _tally_update(key: tuple[str, str], tally: Tally, table: str) -> dict[str, Any]:
+    adds = [(name, getattr(tally, name)) for name in _TALLY_FIELDS if getattr(tally, name)]
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": _key(*key),
+            "UpdateExpression": "ADD " + ", ".join(f"{name} :{name}" for name, _ in adds),
+            "ExpressionAttributeValues": {f":{name}": {"N": str(value)} for name, value in adds},
+        }
+    }
+
+
+def _step_entry(plan: Plan, user_id: str, step: SeatStep, now: datetime) -> EventRecord:
+    return seat_activity(plan, user_id, step.activity_type, step.mark, now)
+
+
+def commit(plan: Plan, change: Change, now: datetime, audit: LicensingItem | None = None) -> CommitOutcome:
+    """Write ``change`` in one transaction, or nothing (see the module's docstring)."""
+    licensing = LicensingItem.Meta.table_name
+    events = EventRecord.Meta.table_name
+    user_id = change.after.user_id
+    items: list[dict[str, Any]] = [_user_update(change, licensing)]
+    if change.seats_delta:
+        items.append(_counter_update(plan, change, licensing))
+    for day, tally in sorted(change.days.items()):
+        items.append(_tally_update(day_key(plan.plan_id, day), tally, licensing))
+    for month, tally in sorted(change.months.items()):
+        items.append(_tally_update(month_key(plan.plan_id, month), tally, licensing))
+    for step in change.steps_added:
+        items.append({"Put": {"TableName": events, "Item": _step_entry(plan, user_id, step, now).serialize()}})
+    for step in change.steps_removed:
+        pk = event_key(plan.org_id, _activity_id(plan.plan_id, user_id, step.activity_type, step.mark))
+        items.append({"Delete": {"TableName": events, "Key": {"pk": {"S": pk}}}})
+    if change.denied is not None:
+        entry = seat_activity(plan, user_id, "seat.denied", change.denied, now, {"reason": "hard_limit"})
+        items.append({"Put": {"TableName": events, "Item": entry.serialize()}})
+    if audit is not None:
+        items.append({"Put": {"TableName": licensing, "Item": audit.serialize()}})
+    try:
+        transaction_connection().client.transact_write_items(TransactItems=items)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+            raise
+        reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            return CommitOutcome.VERSION_CHANGED
+        if len(reasons) > 1 and change.seats_delta and reasons[1] == "ConditionalCheckFailed":
+            return CommitOutcome.SEAT_LIMIT
+        raise
+    return CommitOutcome.COMMITTED
+
+
+# ---------------------------------------------------------------------- what the rollup settles
+
+
+def settle_last_login(plan_id: str, user_id: str, order_key: str) -> bool:
+    """Move the user's ``last_login`` forward to ``order_key`` (a repeat login writes nothing at
+    ingest; the rollup settles it from the day's events). Bumps the version, so a concurrent
+    commit that read the older state retries. False when it was already as late."""
+    connection = transaction_connection()
+    try:
+        connection.client.update_item(
+            TableName=LicensingItem.Meta.table_name,
+            Key=_key(*plan_user_key(plan_id, user_id)),
+            UpdateExpression="SET last_login = :last ADD version :one",
+            ConditionExpression="attribute_exists(version) AND (attribute_not_exists(last_login) OR last_login < :last)",
+            ExpressionAttributeValues={":last": {"S": order_key}, ":one": {"N": "1"}},
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+# ---------------------------------------------------------------------- reads
+
+
+def earliest_login(
+    org_id: str, user_id: str, product: str, after: str, before: str | None, days: Iterable[str]
+) -> str | None:
+    """The order key of the user's earliest login of ``product`` in (``after``, ``before``),
+    looked for in the raw events of ``days`` (in order; the first day with one ends the search)."""
+    for day in sorted(days):
+        low = max(after, f"{day}T")
+        high = min(before or "~", f"{day}T~")
+        condition = (EventRecord.type == "user.login") & (EventRecord.user_id == user_id)
+        condition &= EventRecord.product == product
+        for record in EventRecord.by_day.query(
+            day_partition(org_id, day),
+            EventRecord.at.between(low, high),
+            filter_condition=condition,
+            attributes_to_get=["at"],
+        ):
+            if after < record.at and (before is None or record.at < before):
+                return str(record.at)
+    return None
+
+
+def seats_in_use(plan_id: str) -> int:
+    try:
+        return int(PlanCounterRecord.get(*counter_key(plan_id), consistent_read=True).seats_in_use)
+    except PlanCounterRecord.DoesNotExist:
+        return 0
+
+
+def list_plan_users(plan_id: str, limit: int, cursor: str | None) -> Page[PlanUser]:
+    partition = plan_partition(plan_id)
+    result = PlanUserRecord.query(
+        partition,
+        PlanUserRecord.sk.startswith(USER_PREFIX),
+        limit=limit,
+        last_evaluated_key=decode_cursor(cursor, partition),
+    )
+    users = [_plan_user(plan_id, record.user_id, record) for record in result]
+    return Page(users, encode_cursor(result.last_evaluated_key))
+
+
+def all_plan_users(plan_id: str) -> Iterator[PlanUser]:
+    for record in PlanUserRecord.query(plan_partition(plan_id), PlanUserRecord.sk.startswith(USER_PREFIX)):
+        yield _plan_user(plan_id, record.user_id, record)
