@@ -458,7 +458,8 @@ def seed_directory(
 def write_mau_tallies(plan_id: str, loaded: Loaded) -> None:
     """The month counters a mau plan starting Jan 1 holds for these logins (users with a login in
     the month), so the report's plan row reads what it would read in production."""
-    from license_usage.store.plans import PlanTallyRecord, month_key
+    from license_usage.store.keys import month_key
+    from license_usage.store.plans import PlanTallyRecord
 
     with PlanTallyRecord.batch_write() as batch:
         for month, users in loaded.logins_by_month.items():

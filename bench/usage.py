@@ -5,8 +5,9 @@
     for a seats, a mau and a mauc plan. Goal: the request's RCU does not grow with the events.
     The large organization is built faithfully but fast: a sample of its users goes through the
     real ingest handler; the others' raw events and the items the store writes for them (per-user
-    plan items, month and day tallies, the seat counter, seat-claim activity entries) are computed
-    with the store's own models and key functions and written with BatchWriteItem.
+    plan items, day and month tallies, the seat counter, seat activity entries) are decided by the
+    domain's own ``PlanUser.apply``, built with the store's own models and key functions, and
+    written with BatchWriteItem.
 (2) Average write capacity per login over a realistic month (1,000 users, each active on about
     half the days, about 3 logins per active day) through the real ingest handler in batches of
     500, for a seats, a mau and a mauc plan (one organization each). Goal: ≤ 3.0 WCU per login.
@@ -25,7 +26,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,7 @@ PLAN_TYPES = ("seats", "mau", "mauc")
 PRODUCT = "learn"
 FEATURES = ("dashboard", "export", "goals", "calendar", "reports")
 LATENCY_REPEATS = 10
+TALLY_FIELDS = ("active_users", "credits_used", "seats_taken", "seats_released")  # domain.plan_user.Tally's
 
 
 def stamp(instant: datetime) -> str:
@@ -199,13 +201,17 @@ class BulkWriter:
 
 @dataclass
 class Tallies:
-    """The month/day counters and the seat counter of one plan, as the store's ADDs leave them."""
+    """The day/month tallies and the seat counter of one plan, as the store's ADDs leave them."""
 
     items: dict[str, Counter[str]] = field(default_factory=dict)  # sk → attribute → value
     seats_in_use: int = 0
 
-    def add(self, sk: str, attribute: str) -> None:
-        self.items.setdefault(sk, Counter())[attribute] += 1
+    def add(self, sk: str, tally: Any) -> None:
+        """Add a ``domain.plan_user.Tally`` (only its non-zero fields, as the store's ADD does)."""
+        counts = self.items.setdefault(sk, Counter())
+        for name in TALLY_FIELDS:
+            if value := getattr(tally, name):
+                counts[name] += value
 
 
 @dataclass
@@ -219,57 +225,59 @@ class LoadReport:
 
 
 def plan_user_items(
-    plan: Plan, user_id: str, logins: list[tuple[datetime, str]], tallies: Tallies
+    plan: Plan, user_id: str, logins: Sequence[str], tallies: Tallies, now: datetime
 ) -> tuple[Any, list[Any]]:
-    """The ``PlanUserRecord`` the store ends up with for this user's logins (oldest first), and
-    the seat-claim activity entries it writes; counts go into ``tallies``. Mirrors
-    ``usecases.consumption._apply_to_user`` and the store writes it calls, in the same order."""
-    from license_usage.domain.plans import PlanType, month_of
-    from license_usage.domain.timestamps import format_utc
-    from license_usage.store.consumption import PlanUserRecord, plan_user_key, seat_activity
+    """The ``PlanUserRecord`` the store ends up with for this user's logins (order keys, oldest
+    first; None when none of them consumes from the plan), and the seat activity entries it
+    writes; counts go into ``tallies``. Mirrors ``usecases.consumption.settle`` and
+    ``store.plan_users.commit``: the domain's ``PlanUser.apply`` decides each login, and what
+    each non-empty ``Change`` says is what gets written (a repeat login writes nothing, so the
+    stored state is the one after the last change)."""
+    from license_usage.domain.plan_user import Action, ActionKind, PlanUser, plans_consumed_by
+    from license_usage.domain.plans import Enforcement, PlanType
+    from license_usage.store.keys import day_key, month_key, plan_user_key
+    from license_usage.store.plan_users import PlanUserRecord, seat_activity
 
-    months: set[str] = set()
-    first: str | None = None
-    last: str | None = None
-    held = False
-    changed_by: str | None = None
-    periods: list[list[str | None]] = []
-    activity: list[Any] = []
-    for at, event_id in logins:
-        text = format_utc(at)
-        if plan.type is PlanType.SEATS:
-            order_key = f"{text}#{event_id}"
-            if not held and (changed_by is None or changed_by < order_key):  # login_takes_seat
-                held, changed_by = True, order_key
-                periods.append([text, None])
-                tallies.add(f"MONTH#{text[:7]}", "seats_taken")
-                tallies.add(f"DAY#{text[:10]}", "seats_taken")
-                tallies.seats_in_use += 1
-                activity.append(seat_activity(plan, user_id, "seat.claimed", at, {"event_id": event_id, "by": "event"}))
-        elif month_of(at) not in months:  # count_user_month: first and last move either way
-            months.add(month_of(at))
-            tallies.add(f"MONTH#{month_of(at)}", "active_users")
-            if plan.type is PlanType.MAUC:
-                tallies.add(f"DAY#{text[:10]}", "credits_used")
-            first = text if first is None or text < first else first
-            last = text if last is None or text > last else last
+    user = PlanUser(plan.plan_id, user_id)
+    stored: PlanUser | None = None
+    activity: dict[tuple[str, str], Any] = {}  # (activity type, order key) → entry, as its id follows
+    hard = plan.type is PlanType.SEATS and plan.enforcement is Enforcement.HARD
+    for order_key in logins:
+        action = Action(order_key, ActionKind.LOGIN)
+        if not plans_consumed_by("user.login", plan.product, action.at, [plan]):
             continue
-        # note_login_time: last login moves once per later day, first login when earlier.
-        if last is None or text[:10] > last[:10]:
-            last = text
-        if first is None or text < first:
-            first = text
+        # A login opens no later-login window (only a release does): no raw-event lookup here.
+        change = user.apply(plan, action)
+        if change.is_empty:
+            user = change.after  # what settle() carries on with in memory
+            continue
+        if change.takes_seat and hard and tallies.seats_in_use >= plan.hard_limit:
+            change = user.apply(plan, action, seat_free=False)  # the commit's SEAT_LIMIT outcome
+        tallies.seats_in_use += change.seats_delta
+        for day, tally in change.days.items():
+            tallies.add(day_key(plan.plan_id, day)[1], tally)
+        for month, tally in change.months.items():
+            tallies.add(month_key(plan.plan_id, month)[1], tally)
+        for step in change.steps_added:
+            entry = seat_activity(plan, user_id, step.activity_type, step.mark, now)
+            activity[(step.activity_type, step.mark.order_key)] = entry
+        for step in change.steps_removed:
+            activity.pop((step.activity_type, step.mark.order_key), None)
+        if change.denied is not None:
+            entry = seat_activity(plan, user_id, "seat.denied", change.denied, now, {"reason": "hard_limit"})
+            activity[("seat.denied", change.denied.order_key)] = entry
+        user = stored = replace(change.after, version=change.before.version + 1)
+    if stored is None:
+        return None, []
     record = PlanUserRecord(
         *plan_user_key(plan.plan_id, user_id),
         user_id=user_id,
-        months=months or None,
-        first_login=first,
-        last_login=last,
-        seat="held" if held else None,
-        seat_changed_by=changed_by,
-        seat_periods=periods or None,
+        version=stored.version,
+        marks=[[mark.order_key, mark.kind.value, mark.source] for mark in stored.marks],
+        months=dict(sorted(stored.months.items())),
+        last_login=stored.last_login,
     )
-    return record, activity
+    return record, list(activity.values())
 
 
 def bulk_load(
@@ -293,7 +301,8 @@ def bulk_load(
     from license_usage.domain.timestamps import parse_rfc3339
     from license_usage.store.dirty_days import mark_days_dirty
     from license_usage.store.events import _record
-    from license_usage.store.plans import PlanCounterRecord, PlanTallyRecord, counter_key, plan_partition
+    from license_usage.store.keys import counter_key, plan_partition
+    from license_usage.store.plans import PlanCounterRecord, PlanTallyRecord
 
     events_table = local.names["EventsTable"]
     licensing_table = local.names["LicensingTable"]
@@ -309,7 +318,7 @@ def bulk_load(
                 break
             rng = random.Random(seed * 1_000_003 + user)
             raw = user_events(rng, user, counts[user], start, end, "ev")
-            logins: list[tuple[datetime, str]] = []
+            logins: list[str] = []
             for event in raw:
                 at = parse_rfc3339(event["timestamp"])
                 usage_event = UsageEvent(
@@ -327,14 +336,13 @@ def bulk_load(
                 writer.put(events_table, _record(usage_event).serialize())
                 days.add(usage_event.day)
                 if event["type"] == "user.login":
-                    logins.append((at, event["id"]))
-            logins.sort(key=lambda login: (login[0], login[1]))
+                    logins.append(usage_event.order_key)
+            logins.sort()
             user_id = f"user-{user:06d}"
             for plan in plans:
-                if not logins:
-                    continue
-                record, activity = plan_user_items(plan, user_id, logins, tallies[plan.plan_id])
-                writer.put(licensing_table, record.serialize())
+                record, activity = plan_user_items(plan, user_id, logins, tallies[plan.plan_id], now)
+                if record is not None:
+                    writer.put(licensing_table, record.serialize())
                 for entry in activity:
                     writer.put(events_table, entry.serialize())
             report.users += 1
@@ -361,30 +369,33 @@ def bulk_load(
     return report
 
 
-def logins_by_user(events: Sequence[dict[str, Any]]) -> dict[str, list[tuple[datetime, str]]]:
-    from license_usage.domain.timestamps import parse_rfc3339
+def logins_by_user(events: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
+    """user → the order keys (``<UTC timestamp>#<event id>``) of their logins, oldest first."""
+    from license_usage.domain.timestamps import format_utc, parse_rfc3339
 
-    logins: dict[str, list[tuple[datetime, str]]] = {}
+    logins: dict[str, list[str]] = {}
     for event in events:
         if event["type"] == "user.login":
-            logins.setdefault(event["user_id"], []).append((parse_rfc3339(event["timestamp"]), event["id"]))
+            order_key = f"{format_utc(parse_rfc3339(event['timestamp']))}#{event['id']}"
+            logins.setdefault(event["user_id"], []).append(order_key)
     for user_logins in logins.values():
         user_logins.sort()
     return logins
 
 
-PLAN_USER_FIELDS = ("user_id", "months", "first_login", "last_login", "seat", "seat_changed_by", "seat_periods")
-TALLY_FIELDS = ("active_users", "credits_used", "seats_taken")
+PLAN_USER_FIELDS = ("user_id", "version", "marks", "months", "last_login")
 
 
 def check_bulk_state(
-    plans: Sequence[Plan], sample: dict[str, list[tuple[datetime, str]]], loaded: dict[str, Tallies]
+    plans: Sequence[Plan], sample: dict[str, list[str]], loaded: dict[str, Tallies], now: datetime
 ) -> list[str]:
     """Check the bulk loader against the product code as it is today: the loader's logic, applied
     to the sample users, must give exactly the items the real handler wrote for them, and the
     stored tallies must equal the loaded ones plus the sample's. Returns the differences."""
-    from license_usage.store.consumption import PlanUserRecord
-    from license_usage.store.plans import PlanCounterRecord, PlanTallyRecord, counter_key, plan_partition
+    from license_usage.store.keys import counter_key, plan_partition
+    from license_usage.store.plan_users import PlanUserRecord
+    from license_usage.store.plans import PlanCounterRecord, PlanTallyRecord
+    from license_usage.store.tables import EventRecord
 
     problems: list[str] = []
     for plan in plans:
@@ -393,10 +404,15 @@ def check_bulk_state(
             seats_in_use=loaded[plan.plan_id].seats_in_use,
         )
         mirrored = {}
+        entries: dict[str, Any] = {}
         for user_id, logins in sample.items():
-            record, _ = plan_user_items(plan, user_id, logins, expected)
-            mirrored[record.sk] = record
-        stored = {r.sk: r for r in PlanUserRecord.batch_get([(r.pk, r.sk) for r in mirrored.values()])}
+            record, activity = plan_user_items(plan, user_id, logins, expected, now)
+            if record is not None:
+                mirrored[record.sk] = record
+            entries.update((entry.pk, entry) for entry in activity)
+        stored = {
+            r.sk: r for r in PlanUserRecord.batch_get([(r.pk, r.sk) for r in mirrored.values()], consistent_read=True)
+        }
         for sk, mine in mirrored.items():
             theirs = stored.get(sk)
             for name in PLAN_USER_FIELDS:
@@ -405,6 +421,17 @@ def check_bulk_state(
                         f"{plan.type.value} {sk}.{name}: loader {getattr(mine, name)!r}, "
                         f"handler {getattr(theirs, name, None)!r}"
                     )
+        # The seat activity entries: same ids (they follow from the mark), same content but the
+        # time they were written.
+        stored_entries = {r.pk: r for r in EventRecord.batch_get(list(entries), consistent_read=True)}
+        for pk, entry in entries.items():
+            mine_item = {k: v for k, v in entry.serialize().items() if k != "received_at"}
+            theirs_entry = stored_entries.get(pk)
+            theirs_item = (
+                {k: v for k, v in theirs_entry.serialize().items() if k != "received_at"} if theirs_entry else None
+            )
+            if mine_item != theirs_item:
+                problems.append(f"{plan.type.value} activity {pk}: loader {mine_item!r}, handler {theirs_item!r}")
         found: dict[str, dict[str, int]] = {}
         for item in PlanTallyRecord.query(
             plan_partition(plan.plan_id), PlanTallyRecord.sk.between("DAY#", "MONTH#~"), consistent_read=True
@@ -516,7 +543,7 @@ def part_one(
     ]
     print(f"(1) large org: {sample:,} sample users, {len(sample_events):,} events through the handler…", flush=True)
     sample_sent = send_through_handler(ingest, meter, large_org, sample_events, "load-sample")
-    state_problems = check_bulk_state(list(large_plans.values()), logins_by_user(sample_events), loaded.tallies)
+    state_problems = check_bulk_state(list(large_plans.values()), logins_by_user(sample_events), loaded.tallies, now)
     if state_problems:
         notes.append(
             f"STATE CHECK FAILED: the bulk loader does not write what the handler writes ({len(state_problems)} "
@@ -525,7 +552,8 @@ def part_one(
     else:
         notes.append(
             f"state check: for the {sample:,} sample users the loader's logic gives exactly the per-user items the "
-            "handler wrote, and the stored tallies equal the loaded ones plus the sample's (all 3 plans)"
+            "handler wrote (plan users and seat activity entries), and the stored tallies equal the loaded ones "
+            "plus the sample's (all 3 plans)"
         )
     large_users = sample + loaded.users
     large_events = sample_sent.events + loaded.events

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pytest
 
@@ -21,8 +19,6 @@ from license_usage.domain.access import (
 )
 from license_usage.domain.api_keys import KEY_PREFIX, hash_api_key, new_api_key
 from license_usage.domain.errors import Forbidden, Unauthenticated
-from license_usage.domain.plans import Plan, PlanType
-from license_usage.domain.timestamps import format_utc
 
 # ---------------------------------------------------------------------------------------------
 # Access: roles per route kind, and one organization never sees another's data.

@@ -4,19 +4,27 @@ forecast. Plans and counters are built by hand; nothing is stored or read."""
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from license_usage.domain.consumption import (
     DayCounts,
+    MaucMonthRow,
+    MauMonthRow,
     MonthCounts,
+    MonthRow,
     PlanCounters,
+    SeatsMonthRow,
+    SeatSwing,
     forecast_exhausted_on,
     mau_month_rows,
     mauc_month_rows,
     plan_usage,
+    seat_days,
     seats_month_rows,
     utilization_pct,
 )
@@ -25,7 +33,10 @@ from license_usage.domain.plans import Plan, PlanType, plan_months
 START = datetime(2025, 3, 15, tzinfo=UTC)
 END = datetime(2026, 3, 15, tzinfo=UTC)
 AFTER_LAST_MONTH_BEGAN = datetime(2026, 3, 10, 12, tzinfo=UTC)
-PLAN_MONTHS = [m.month for m in plan_months(START, END)]
+MONTHS = plan_months(START, END)
+PLAN_MONTHS = [m.month for m in MONTHS]
+
+RowT = TypeVar("RowT", SeatsMonthRow, MauMonthRow, MaucMonthRow)
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
@@ -54,8 +65,32 @@ def credits_per_day(first: date, days: int, per_day: int) -> dict[str, DayCounts
     return {(first + timedelta(days=i)).isoformat(): DayCounts(credits_used=per_day) for i in range(days)}
 
 
-def pick(rows: list[dict[str, Any]], *keys: str) -> list[tuple[Any, ...]]:
-    return [tuple(row[k] for k in keys) for row in rows]
+def pick(rows: Sequence[MonthRow], *keys: str) -> list[tuple[Any, ...]]:
+    return [tuple(asdict(row)[k] for k in keys) for row in rows]
+
+
+def rows_of(kind: type[RowT], rows: Sequence[MonthRow]) -> list[RowT]:
+    """The rows, checked to be all of one kind (``Usage.months`` holds the plan type's rows)."""
+    assert all(isinstance(row, kind) for row in rows)
+    return [row for row in rows if isinstance(row, kind)]
+
+
+def seats_row(
+    index: int, taken: int, released: int, end: int, peak: int, seat_limit: int, hard_limit: int
+) -> SeatsMonthRow:
+    month = MONTHS[index]
+    return SeatsMonthRow(
+        month=month.month,
+        month_start=month.first_day,
+        month_end=month.last_day,
+        seats_taken=taken,
+        seats_released=released,
+        seats_in_use_end=end,
+        peak_seats_in_use=peak,
+        seat_limit=seat_limit,
+        hard_limit=hard_limit,
+        overage=max(0, peak - seat_limit),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,21 +124,22 @@ def test_utilization_pct_has_one_decimal(consumed: int, amount: int, pct: float)
 
 def test_mau_rows_count_each_month_separately_with_overage_above_amount() -> None:
     counters = PlanCounters(months=active(m2025_03=120, m2025_04=80, m2025_05=130))
-    rows = mau_month_rows(make_plan(PlanType.MAU, 100), counters, utc(2025, 5, 10, 12))
-    assert rows == [
-        {"month": "2025-03", "month_start": "2025-03-15", "month_end": "2025-03-31",
-         "active_users": 120, "allowance": 100, "overage": 20},
-        {"month": "2025-04", "month_start": "2025-04-01", "month_end": "2025-04-30",
-         "active_users": 80, "allowance": 100, "overage": 0},
-        {"month": "2025-05", "month_start": "2025-05-01", "month_end": "2025-05-31",
-         "active_users": 130, "allowance": 100, "overage": 30},
+    rows = mau_month_rows(make_plan(PlanType.MAU, 100), counters)
+    assert rows[:3] == [
+        MauMonthRow(month="2025-03", month_start=date(2025, 3, 15), month_end=date(2025, 3, 31),
+                    active_users=120, allowance=100, overage=20),
+        MauMonthRow(month="2025-04", month_start=date(2025, 4, 1), month_end=date(2025, 4, 30),
+                    active_users=80, allowance=100, overage=0),
+        MauMonthRow(month="2025-05", month_start=date(2025, 5, 1), month_end=date(2025, 5, 31),
+                    active_users=130, allowance=100, overage=30),
     ]  # fmt: skip
+    assert rows[3:] == [MauMonthRow(m.month, m.first_day, m.last_day, 0, 100, 0) for m in MONTHS[3:]]
 
 
 def test_mau_count_resets_each_month_an_untouched_month_shows_zero() -> None:
     counters = PlanCounters(months=active(m2025_03=500))
-    rows = mau_month_rows(make_plan(PlanType.MAU, 100), counters, utc(2025, 4, 2))
-    assert pick(rows, "month", "active_users", "overage") == [("2025-03", 500, 400), ("2025-04", 0, 0)]
+    rows = mau_month_rows(make_plan(PlanType.MAU, 100), counters)
+    assert pick(rows[:2], "month", "active_users", "overage") == [("2025-03", 500, 400), ("2025-04", 0, 0)]
     usage = plan_usage(make_plan(PlanType.MAU, 100), counters, utc(2025, 4, 2))
     assert (usage.consumed, usage.available, usage.overage) == (0, 100, 0)
 
@@ -128,7 +164,10 @@ def test_mau_plan_figures_are_the_current_plan_months(
     assert (usage.amount, usage.consumed, usage.available, usage.overage) == (100, consumed, available, overage)
     assert usage.utilization_pct == pct
     assert usage.forecast_exhausted_on is None
-    assert [row["month"] for row in usage.months] == ["2025-03", "2025-04", "2025-05"]
+    assert usage.settled
+    rows = rows_of(MauMonthRow, usage.months)
+    assert [row.month for row in rows] == PLAN_MONTHS
+    assert [row.active_users for row in rows[:3]] == [900, 700, this_month or 0]
 
 
 def test_mau_has_no_forecast_even_when_consuming_fast() -> None:
@@ -137,9 +176,22 @@ def test_mau_has_no_forecast_even_when_consuming_fast() -> None:
     assert plan_usage(make_plan(PlanType.MAU, 100), counters, utc(2025, 5, 20)).forecast_exhausted_on is None
 
 
+def test_mau_and_mauc_rows_cover_every_plan_month_months_without_logins_are_zero() -> None:
+    counters = PlanCounters(months=active(m2025_03=4, m2025_04=2))
+    mau = mau_month_rows(make_plan(PlanType.MAU, 10), counters)
+    assert [row.month for row in mau] == PLAN_MONTHS
+    assert pick(mau, "active_users", "overage") == [(4, 0), (2, 0)] + [(0, 0)] * 11
+    mauc = mauc_month_rows(make_plan(PlanType.MAUC, 10), counters)
+    assert [row.month for row in mauc] == PLAN_MONTHS
+    # Months without logins use no credits and carry the cumulative figures forward.
+    expected = [(4, 4, 6, 0), (2, 6, 4, 0)] + [(0, 6, 4, 0)] * 11
+    assert pick(mauc, "credits_used", "cumulative_used", "credits_remaining", "overage") == expected
+
+
 @pytest.mark.parametrize(
-    ("now", "rows"),
+    ("now", "begun"),
     [
+        pytest.param(START - timedelta(days=1), 0, id="before-plan-start-all-zero"),
         pytest.param(START, 1, id="at-start-first-month-only"),
         pytest.param(utc(2025, 3, 31, 23, 59), 1, id="end-of-first-month"),
         pytest.param(utc(2025, 4, 1), 2, id="second-month-begins"),
@@ -147,14 +199,15 @@ def test_mau_has_no_forecast_even_when_consuming_fast() -> None:
         pytest.param(END + timedelta(days=40), 13, id="after-plan-end-no-extra-rows"),
     ],
 )
-def test_month_rows_cover_the_plan_months_begun_so_far(now: datetime, rows: int) -> None:
-    for plan_type, build in (
-        (PlanType.MAU, mau_month_rows),
-        (PlanType.MAUC, mauc_month_rows),
-        (PlanType.SEATS, seats_month_rows),
-    ):
-        shown = build(make_plan(plan_type, 10), PlanCounters(), now)
-        assert [row["month"] for row in shown] == PLAN_MONTHS[:rows]
+def test_seats_rows_cover_every_plan_month_months_not_begun_are_zero(now: datetime, begun: int) -> None:
+    counters = PlanCounters(seats_in_use=3, days={START.date().isoformat(): DayCounts(seats_taken=3)})
+    rows = seats_month_rows(make_plan(PlanType.SEATS, 10), counters, now)
+    assert [row.month for row in rows] == PLAN_MONTHS
+    assert pick(rows[:begun], "seats_in_use_end", "peak_seats_in_use") == [(3, 3)] * begun
+    assert pick(rows[begun:], "seats_taken", "seats_released", "seats_in_use_end", "peak_seats_in_use", "overage") == [
+        (0, 0, 0, 0, 0)
+    ] * (13 - begun)
+    assert all((row.seat_limit, row.hard_limit) == (10, 10) for row in rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,17 +219,18 @@ def test_mauc_credits_roll_over_and_expire_at_plan_end() -> None:
     plan = make_plan(PlanType.MAUC, 12)
     # 2 credits in March leave 10, which April may use although 9 > 12 / 13 months.
     counters = PlanCounters(months=active(m2025_03=2, m2025_04=9))
-    rows = mauc_month_rows(plan, counters, utc(2025, 4, 30))
-    assert pick(rows, "month", "credits_used", "cumulative_used", "credits_remaining", "overage") == [
+    rows = mauc_month_rows(plan, counters)
+    assert pick(rows[:2], "month", "credits_used", "cumulative_used", "credits_remaining", "overage") == [
         ("2025-03", 2, 2, 10, 0),
         ("2025-04", 9, 11, 1, 0),
     ]
     # After the plan ends there are no further months in which leftover credits could be used,
     # and the renewal starts with its own amount, not the leftover.
     after_end = plan_usage(plan, counters, END + timedelta(days=1))
-    assert [row["month"] for row in after_end.months] == PLAN_MONTHS
-    assert after_end.months[-1]["month_end"] == "2026-03-14"
-    assert after_end.months[-1]["cumulative_used"] == 11
+    last_months = rows_of(MaucMonthRow, after_end.months)
+    assert [row.month for row in last_months] == PLAN_MONTHS
+    assert last_months[-1].month_end == date(2026, 3, 14)
+    assert last_months[-1].cumulative_used == 11
     renewal = Plan("p-2", "org-1", PlanType.MAUC, "learn", 12, END, END + (END - START))
     renewed = plan_usage(renewal, PlanCounters(), END + timedelta(days=1))
     assert (renewed.consumed, renewed.available, renewed.overage) == (0, 12, 0)
@@ -186,16 +240,18 @@ def test_mauc_rows_and_plan_figures_when_credits_run_out() -> None:
     plan = make_plan(PlanType.MAUC, 10)
     counters = PlanCounters(months=active(m2025_03=4, m2025_04=5, m2025_05=3, m2025_06=2))
     usage = plan_usage(plan, counters, utc(2025, 6, 20))
-    assert usage.months == [
-        {"month": "2025-03", "month_start": "2025-03-15", "month_end": "2025-03-31",
-         "credits_used": 4, "cumulative_used": 4, "credits_remaining": 6, "overage": 0},
-        {"month": "2025-04", "month_start": "2025-04-01", "month_end": "2025-04-30",
-         "credits_used": 5, "cumulative_used": 9, "credits_remaining": 1, "overage": 0},
-        {"month": "2025-05", "month_start": "2025-05-01", "month_end": "2025-05-31",
-         "credits_used": 3, "cumulative_used": 12, "credits_remaining": 0, "overage": 2},
-        {"month": "2025-06", "month_start": "2025-06-01", "month_end": "2025-06-30",
-         "credits_used": 2, "cumulative_used": 14, "credits_remaining": 0, "overage": 2},
+    assert usage.months[:4] == [
+        MaucMonthRow(month="2025-03", month_start=date(2025, 3, 15), month_end=date(2025, 3, 31),
+                     credits_used=4, cumulative_used=4, credits_remaining=6, overage=0),
+        MaucMonthRow(month="2025-04", month_start=date(2025, 4, 1), month_end=date(2025, 4, 30),
+                     credits_used=5, cumulative_used=9, credits_remaining=1, overage=0),
+        MaucMonthRow(month="2025-05", month_start=date(2025, 5, 1), month_end=date(2025, 5, 31),
+                     credits_used=3, cumulative_used=12, credits_remaining=0, overage=2),
+        MaucMonthRow(month="2025-06", month_start=date(2025, 6, 1), month_end=date(2025, 6, 30),
+                     credits_used=2, cumulative_used=14, credits_remaining=0, overage=2),
     ]  # fmt: skip
+    # The months not begun yet use no credits and carry the cumulative figures forward.
+    assert usage.months[4:] == [MaucMonthRow(m.month, m.first_day, m.last_day, 0, 14, 0, 0) for m in MONTHS[4:]]
     assert (usage.amount, usage.consumed, usage.available, usage.overage) == (10, 14, 0, 4)
     assert usage.utilization_pct == 140.0
 
@@ -215,9 +271,9 @@ def test_mauc_month_in_which_credits_run_out_shows_only_the_excess(
     amount: int, used: list[int], overages: list[int]
 ) -> None:
     counters = PlanCounters(months={PLAN_MONTHS[i]: MonthCounts(active_users=n) for i, n in enumerate(used)})
-    rows = mauc_month_rows(make_plan(PlanType.MAUC, amount), counters, AFTER_LAST_MONTH_BEGAN)
-    assert [row["overage"] for row in rows[: len(used)]] == overages
-    assert all(row["overage"] == 0 and row["credits_used"] == 0 for row in rows[len(used) :])
+    rows = mauc_month_rows(make_plan(PlanType.MAUC, amount), counters)
+    assert [row.overage for row in rows[: len(used)]] == overages
+    assert all(row.overage == 0 and row.credits_used == 0 for row in rows[len(used) :])
 
 
 def _random_tables() -> list[Any]:
@@ -246,19 +302,21 @@ def test_mauc_months_overages_add_up_to_the_plans_overage(amount: int, used: lis
     assert usage.consumed == total
     assert usage.available == max(0, amount - total)
     assert usage.overage == max(0, total - amount)
-    assert sum(row["overage"] for row in usage.months) == usage.overage
+    rows = rows_of(MaucMonthRow, usage.months)
+    assert sum(row.overage for row in rows) == usage.overage
     cumulative = 0
-    for row, n in zip(usage.months, used, strict=True):
+    for row, n in zip(rows, used, strict=True):
         remaining_at_start = max(0, amount - cumulative)
         cumulative += n
-        assert row["credits_used"] == n
-        assert row["cumulative_used"] == cumulative
-        assert row["credits_remaining"] == max(0, amount - cumulative)
-        assert row["overage"] == max(0, n - remaining_at_start)
+        assert row.credits_used == n
+        assert row.cumulative_used == cumulative
+        assert row.credits_remaining == max(0, amount - cumulative)
+        assert row.overage == max(0, n - remaining_at_start)
 
 
 # ---------------------------------------------------------------------------------------------
-# Seats: consumed = seats in use now; hard limit = amount + overdraft.
+# Seats: consumed = seats in use now; hard limit = amount + overdraft. Seats per day come from the
+# day tallies (taken, released); how far they moved within a day comes from the rollup's swing.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -274,7 +332,7 @@ def test_mauc_months_overages_add_up_to_the_plans_overage(amount: int, used: lis
     ],
 )
 def test_seats_consumed_is_seats_in_use(amount: int, in_use: int, available: int, pct: float, overage: int) -> None:
-    counters = PlanCounters(seats_in_use=in_use, months={"2025-05": MonthCounts(seats_taken=99, peak_seats=99)})
+    counters = PlanCounters(seats_in_use=in_use, days={"2025-05-10": DayCounts(seats_taken=99)})
     usage = plan_usage(make_plan(PlanType.SEATS, amount, overdraft=2), counters, utc(2025, 5, 20))
     assert (usage.amount, usage.consumed, usage.available, usage.overage) == (amount, in_use, available, overage)
     assert usage.utilization_pct == pct
@@ -283,27 +341,30 @@ def test_seats_consumed_is_seats_in_use(amount: int, in_use: int, available: int
 def test_seats_rows_accumulate_taken_minus_released_with_limits() -> None:
     counters = PlanCounters(
         seats_in_use=2,
-        months={
-            "2025-03": MonthCounts(seats_taken=5, peak_seats=5),
-            "2025-04": MonthCounts(seats_taken=3, seats_released=2, peak_seats=7),
-            "2025-05": MonthCounts(seats_released=4),
+        days={
+            "2025-03-20": DayCounts(seats_taken=5),  # 5
+            "2025-04-02": DayCounts(seats_taken=2),  # 7: April's peak
+            "2025-04-10": DayCounts(seats_released=2),  # 5
+            "2025-04-15": DayCounts(seats_taken=1),  # 6
+            "2025-05-05": DayCounts(seats_released=4),  # 2: May's peak is its start, 6
         },
     )
     rows = seats_month_rows(make_plan(PlanType.SEATS, 5, overdraft=2), counters, utc(2025, 6, 3))
-    assert rows == [
-        {"month": "2025-03", "month_start": "2025-03-15", "month_end": "2025-03-31", "seats_taken": 5,
-         "seats_released": 0, "seats_in_use_end": 5, "peak_seats_in_use": 5, "seat_limit": 5, "hard_limit": 7,
-         "overage": 0},
-        {"month": "2025-04", "month_start": "2025-04-01", "month_end": "2025-04-30", "seats_taken": 3,
-         "seats_released": 2, "seats_in_use_end": 6, "peak_seats_in_use": 7, "seat_limit": 5, "hard_limit": 7,
-         "overage": 2},
-        {"month": "2025-05", "month_start": "2025-05-01", "month_end": "2025-05-31", "seats_taken": 0,
-         "seats_released": 4, "seats_in_use_end": 2, "peak_seats_in_use": 6, "seat_limit": 5, "hard_limit": 7,
-         "overage": 1},
-        {"month": "2025-06", "month_start": "2025-06-01", "month_end": "2025-06-30", "seats_taken": 0,
-         "seats_released": 0, "seats_in_use_end": 2, "peak_seats_in_use": 2, "seat_limit": 5, "hard_limit": 7,
-         "overage": 0},
+    assert rows[:4] == [
+        SeatsMonthRow(month="2025-03", month_start=date(2025, 3, 15), month_end=date(2025, 3, 31), seats_taken=5,
+                      seats_released=0, seats_in_use_end=5, peak_seats_in_use=5, seat_limit=5, hard_limit=7,
+                      overage=0),
+        SeatsMonthRow(month="2025-04", month_start=date(2025, 4, 1), month_end=date(2025, 4, 30), seats_taken=3,
+                      seats_released=2, seats_in_use_end=6, peak_seats_in_use=7, seat_limit=5, hard_limit=7,
+                      overage=2),
+        SeatsMonthRow(month="2025-05", month_start=date(2025, 5, 1), month_end=date(2025, 5, 31), seats_taken=0,
+                      seats_released=4, seats_in_use_end=2, peak_seats_in_use=6, seat_limit=5, hard_limit=7,
+                      overage=1),
+        SeatsMonthRow(month="2025-06", month_start=date(2025, 6, 1), month_end=date(2025, 6, 30), seats_taken=0,
+                      seats_released=0, seats_in_use_end=2, peak_seats_in_use=2, seat_limit=5, hard_limit=7,
+                      overage=0),
     ]  # fmt: skip
+    assert rows[4:] == [seats_row(i, 0, 0, 0, 0, 5, 7) for i in range(4, 13)]  # not begun yet
 
 
 @pytest.mark.parametrize(
@@ -315,9 +376,14 @@ def test_seats_rows_accumulate_taken_minus_released_with_limits() -> None:
     ],
 )
 def test_seats_in_use_end_accumulates_taken_minus_released(moves: list[tuple[int, int]], in_use_end: list[int]) -> None:
-    months = {PLAN_MONTHS[i]: MonthCounts(seats_taken=t, seats_released=r) for i, (t, r) in enumerate(moves)}
-    rows = seats_month_rows(make_plan(PlanType.SEATS, 10), PlanCounters(months=months), utc(2025, 5, 31))
-    assert [row["seats_in_use_end"] for row in rows] == in_use_end
+    days = {}
+    for month, (taken, released) in zip(MONTHS, moves, strict=False):
+        # Taken on the month's first day, released five days later.
+        days[month.first_day.isoformat()] = DayCounts(seats_taken=taken)
+        days[(month.first_day + timedelta(days=5)).isoformat()] = DayCounts(seats_released=released)
+    rows = seats_month_rows(make_plan(PlanType.SEATS, 10), PlanCounters(days=days), utc(2025, 5, 31))
+    assert [row.seats_in_use_end for row in rows[:3]] == in_use_end
+    assert pick(rows[:3], "seats_taken", "seats_released") == moves
 
 
 @pytest.mark.parametrize(
@@ -332,7 +398,65 @@ def test_seats_rows_show_seat_limit_and_hard_limit(amount: int, overdraft: int, 
     plan = make_plan(PlanType.SEATS, amount, overdraft=overdraft)
     assert plan.hard_limit == hard_limit
     rows = seats_month_rows(plan, PlanCounters(), utc(2025, 4, 1))
-    assert pick(rows, "seat_limit", "hard_limit") == [(amount, hard_limit), (amount, hard_limit)]
+    assert pick(rows, "seat_limit", "hard_limit") == [(amount, hard_limit)] * 13
+
+
+# Three seats taken on 2 April (settled by the rollup); on 10 April one seat is freed (2), four are
+# taken (6) and three freed (3): the day starts and ends at 3 but peaks at 6.
+SWING_DAY = "2025-04-10"
+SWING_DAYS = {"2025-04-02": DayCounts(seats_taken=3), SWING_DAY: DayCounts(seats_taken=4, seats_released=4)}
+APRIL_2_SWING = {"2025-04-02": SeatSwing(low=0, high=3, net=3)}
+SWING_NOW = utc(2025, 4, 20, 12)
+
+
+def test_seats_month_peak_comes_from_the_days_swing_above_its_start_and_end() -> None:
+    plan = make_plan(PlanType.SEATS, 5, overdraft=2)
+    swings = {**APRIL_2_SWING, SWING_DAY: SeatSwing(low=-1, high=3, net=0)}
+    counters = PlanCounters(seats_in_use=3, days=SWING_DAYS, swings=swings)
+    (day,) = seat_days(plan, counters, date(2025, 4, 10), date(2025, 4, 10))
+    assert (day.min, day.max, day.end, day.settled) == (2, 6, 3, True)
+    usage = plan_usage(plan, counters, SWING_NOW)
+    assert usage.settled
+    rows = rows_of(SeatsMonthRow, usage.months)
+    assert rows[0] == seats_row(0, 0, 0, 0, 0, 5, 7)
+    assert rows[1] == seats_row(1, 7, 4, 3, 6, 5, 7)
+    assert rows[1].overage == 1  # only the swing shows the month went over the amount
+
+
+@pytest.mark.parametrize(
+    "swings",
+    [
+        pytest.param(APRIL_2_SWING, id="no-swing-yet"),
+        pytest.param({**APRIL_2_SWING, SWING_DAY: SeatSwing(low=-1, high=3, net=1)}, id="swing-net-differs"),
+    ],
+)
+def test_seats_day_with_changes_and_no_matching_swing_is_not_settled(swings: dict[str, SeatSwing]) -> None:
+    plan = make_plan(PlanType.SEATS, 5, overdraft=2)
+    counters = PlanCounters(seats_in_use=3, days=SWING_DAYS, swings=swings)
+    days = seat_days(plan, counters, date(2025, 4, 2), date(2025, 4, 10))
+    settled_day, swing_day = days[0], days[-1]
+    assert (settled_day.min, settled_day.max, settled_day.settled) == (0, 3, True)
+    # Until the rollup settles the day, its min and max only span its start and end.
+    assert (swing_day.min, swing_day.max, swing_day.end, swing_day.settled) == (3, 3, 3, False)
+    usage = plan_usage(plan, counters, SWING_NOW)
+    assert not usage.settled
+    assert rows_of(SeatsMonthRow, usage.months)[1] == seats_row(1, 7, 4, 3, 3, 5, 7)
+
+
+def test_seats_pending_day_ignores_a_stale_swing() -> None:
+    plan = make_plan(PlanType.SEATS, 5, overdraft=2)
+    # The day's earlier rollup saw a swing up to 5 (its net still matches); changes since wait for
+    # the next rollup, so the swing no longer tells how far seats moved.
+    swings = {**APRIL_2_SWING, SWING_DAY: SeatSwing(low=0, high=2, net=0)}
+    counters = PlanCounters(seats_in_use=3, days=SWING_DAYS, swings=swings, pending_days=frozenset({SWING_DAY}))
+    (day,) = seat_days(plan, counters, date(2025, 4, 10), date(2025, 4, 10))
+    assert (day.min, day.max, day.settled) == (3, 3, False)
+    usage = plan_usage(plan, counters, SWING_NOW)
+    assert not usage.settled
+    assert rows_of(SeatsMonthRow, usage.months)[1].peak_seats_in_use == 3
+    # Once the rollup has run again the day is settled by its new swing.
+    fresh = PlanCounters(seats_in_use=3, days=SWING_DAYS, swings={**swings, SWING_DAY: SeatSwing(-1, 3, 0)})
+    assert plan_usage(plan, fresh, SWING_NOW).settled
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -54,12 +54,9 @@ class Replay:
     user: PlanUser
     arrived: list[Action]
     seats: int = 0
-    days: Counter[tuple[str, str]] | None = None
-    months: Counter[str] | None = None
-    activity: set[tuple[str, str]] | None = None
-
-    def __post_init__(self) -> None:
-        self.days, self.months, self.activity = Counter(), Counter(), set()
+    days: Counter[tuple[str, str]] = field(default_factory=Counter)
+    months: Counter[str] = field(default_factory=Counter)
+    activity: set[tuple[str, str]] = field(default_factory=set)
 
     def lookup(self, action: Action) -> str | None:
         window = self.user.later_login_window(self.plan, action)
@@ -81,7 +78,6 @@ class Replay:
         return change
 
     def record(self, change: Change) -> None:
-        assert self.days is not None and self.months is not None and self.activity is not None
         self.user = change.after
         self.seats += change.seats_delta
         for day, tally in change.days.items():
@@ -214,8 +210,10 @@ def test_a_hard_limit_refuses_the_seat_and_remembers_the_refusal() -> None:
     hard = plan(enforcement=Enforcement.HARD)
     user = PlanUser("pln_1", "u1")
     change = user.apply(hard, AT_09, seat_free=False)
-    assert change.denied is not None and change.denied.kind is MarkKind.DENIED
-    assert change.seats_delta == 0 and not change.after.holds_seat
+    assert change.denied is not None
+    assert change.denied.kind is MarkKind.DENIED
+    assert change.seats_delta == 0
+    assert not change.after.holds_seat
     assert change.after.apply(hard, AT_09, seat_free=True).is_empty  # a resend stays refused
 
 
@@ -223,7 +221,8 @@ def test_a_hard_limit_needs_no_free_seat_to_move_a_held_seat_earlier() -> None:
     hard = plan(enforcement=Enforcement.HARD)
     user = PlanUser("pln_1", "u1").apply(hard, AT_15).after
     change = user.apply(hard, AT_09, seat_free=False)
-    assert change.denied is None and change.seats_delta == 0
+    assert change.denied is None
+    assert change.seats_delta == 0
     assert change.after.periods[0].start.order_key == AT_09.order_key
 
 
@@ -312,6 +311,10 @@ def test_any_arrival_order_counts_months_and_credits_exactly_as_in_time_order(pl
         expected = reference_months(history)
         assert dict(run.user.months) == expected
         assert +run.months == Counter(dict.fromkeys(expected, 1))
-        credits = Counter({(k[:10], "credits_used"): 1 for k in expected.values()}) if plan_type is PlanType.MAUC else Counter()
+        credits = (
+            Counter({(k[:10], "credits_used"): 1 for k in expected.values()})
+            if plan_type is PlanType.MAUC
+            else Counter()
+        )
         assert +run.days == credits
         assert run.user.first_login == min(a.order_key for a in history)

@@ -9,6 +9,7 @@ import pytest
 
 from license_usage.domain.errors import Conflict, InvalidRequest
 from license_usage.domain.plans import (
+    Enforcement,
     Plan,
     PlanMonth,
     PlanOverlaps,
@@ -264,7 +265,7 @@ def test_hard_limit_is_amount_plus_overdraft(overdraft: int, hard_limit: int) ->
 def test_valid_plan_terms_are_accepted(
     start: datetime, end: datetime, amount: int, overdraft: int, grace_days: int
 ) -> None:
-    check_plan_terms(start, end, amount, overdraft, grace_days)
+    check_plan_terms(PlanType.SEATS, start, end, amount, overdraft, grace_days)
 
 
 @pytest.mark.parametrize(
@@ -286,8 +287,16 @@ def test_invalid_plan_terms_are_rejected_naming_each_field(
     start: datetime, end: datetime, amount: int, overdraft: int, grace_days: int, fields: list[str]
 ) -> None:
     with pytest.raises(InvalidRequest) as caught:
-        check_plan_terms(start, end, amount, overdraft, grace_days)
+        check_plan_terms(PlanType.SEATS, start, end, amount, overdraft, grace_days)
     assert [d["field"] for d in caught.value.details] == fields
+
+
+@pytest.mark.parametrize("plan_type", [PlanType.MAU, PlanType.MAUC])
+def test_hard_enforcement_is_refused_for_mau_and_mauc_plans(plan_type: PlanType) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        check_plan_terms(plan_type, START, END, 10, 0, 0, Enforcement.HARD)
+    assert [d["field"] for d in caught.value.details] == ["enforcement"]
+    check_plan_terms(PlanType.SEATS, START, END, 10, 0, 0, Enforcement.HARD)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -234,7 +234,9 @@ def settle_last_login(plan_id: str, user_id: str, order_key: str) -> bool:
             TableName=LicensingItem.Meta.table_name,
             Key=_key(*plan_user_key(plan_id, user_id)),
             UpdateExpression="SET last_login = :last ADD version :one",
-            ConditionExpression="attribute_exists(version) AND (attribute_not_exists(last_login) OR last_login < :last)",
+            ConditionExpression=(
+                "attribute_exists(version) AND (attribute_not_exists(last_login) OR last_login < :last)"
+            ),
             ExpressionAttributeValues={":last": {"S": order_key}, ":one": {"N": "1"}},
         )
     except ClientError as error:
