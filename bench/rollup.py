@@ -71,7 +71,8 @@ from bench.harness import (
 )
 
 if TYPE_CHECKING:
-    from license_usage.domain.events import DirectoryChange, UsageEvent
+    from license_usage.domain.directory import DirectoryChange
+    from license_usage.domain.events import UsageEvent
 
 PRODUCT = "learn"
 SOURCE = INGEST_AUTHORIZER["subject"]
@@ -269,7 +270,8 @@ def check_item(item: dict[str, Any], event: UsageEvent) -> None:
 def directory_item(org_id: str, population: Population, user: int, order_key: str) -> dict[str, Any]:
     """The users-directory item ``apply_directory_change`` leaves after one ``user.created``
     (checked against what it wrote for a sample of users by ``seed_directory``)."""
-    from license_usage.store.users import UserRecord, user_key
+    from license_usage.store.keys import directory_user_key as user_key
+    from license_usage.store.users import UserRecord
 
     entry = {"status": "active", "roles": list(population.roles(user)), "group": population.group(user)}
     record = UserRecord(
@@ -280,7 +282,7 @@ def directory_item(org_id: str, population: Population, user: int, order_key: st
 
 
 def directory_change_of(org_id: str, population: Population, user: int, order_key: str) -> DirectoryChange:
-    from license_usage.domain.events import DirectoryChange
+    from license_usage.domain.directory import DirectoryChange
 
     return DirectoryChange(
         user_id=population.user_id(user),
@@ -403,7 +405,7 @@ def load_events(
 def directory_changes_of(events: Sequence[UsageEvent]) -> int:
     """How many users-directory entries these lifecycle events make: what the daily rollup must
     write for them (ingest stores the events only)."""
-    from license_usage.domain.events import directory_change
+    from license_usage.domain.directory import directory_change
 
     return sum(directory_change(event) is not None for event in events)
 
@@ -421,7 +423,8 @@ def seed_directory(
     """The directory's users, each created (active, with roles and a group) before the data starts:
     the first ``sample`` through ``apply_directory_change``, the others written as the items it
     leaves, which must equal what it wrote for the sample."""
-    from license_usage.store.users import apply_directory_change, user_key
+    from license_usage.store.keys import directory_user_key as user_key
+    from license_usage.store.users import apply_directory_change
 
     began = time.perf_counter()
     sample = min(sample, population.directory_users)

@@ -6,11 +6,10 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
+from license_usage.domain.directory import DirectoryChange, directory_change
 from license_usage.domain.events import (
     EVENT_TYPES,
-    DirectoryChange,
     UsageEvent,
-    directory_change,
     missing_fields,
     timestamp_problem,
 )

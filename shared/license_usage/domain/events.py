@@ -54,16 +54,6 @@ MAX_EVENT_AGE = timedelta(days=400)
 # always be recomputed exactly; after that only the rollups remain.
 RAW_EVENT_RETENTION = MAX_EVENT_AGE + timedelta(days=25)
 
-# SPEC §6: a user's status follows their lifecycle events.
-STATUS_AFTER_EVENT = {
-    "user.invited": "invited",
-    "user.created": "active",
-    "user.activated": "active",
-    "user.reactivated": "active",
-    "user.deactivated": "deactivated",
-    "user.deleted": "deleted",
-}
-
 
 @dataclass(frozen=True)
 class UsageEvent:
@@ -99,6 +89,13 @@ class UsageEvent:
         return self.timestamp + RAW_EVENT_RETENTION
 
 
+def counted_quantity(event_type: str, quantity: int | None) -> int | None:
+    """SPEC §3: ``ai.suggest_goal`` counts ``quantity`` goal suggestions, 1 when not given."""
+    if event_type == "ai.suggest_goal" and quantity is None:
+        return 1
+    return quantity
+
+
 def missing_fields(event_type: str, present: set[str]) -> list[str]:
     """The fields SPEC §3 and §4 require for this type of event that the event lacks."""
     required = set()
@@ -120,38 +117,3 @@ def timestamp_problem(timestamp: datetime, now: datetime) -> str | None:
     if timestamp < now - MAX_EVENT_AGE:
         return "is older than 400 days"
     return None
-
-
-@dataclass(frozen=True)
-class DirectoryChange:
-    """What one lifecycle event says about its user (None: says nothing about that aspect)."""
-
-    user_id: str
-    order_key: str
-    status: str | None
-    roles: tuple[str, ...] | None
-    group: str | None
-
-
-def directory_change(event: UsageEvent) -> DirectoryChange | None:
-    """The users-directory change a lifecycle event makes (SPEC §6); logins and other events
-    make none. Each aspect keeps the value of the latest event by (timestamp, id), so events
-    arriving late or out of order settle the same way as events arriving in order."""
-    return lifecycle_change(event.type, event.user_id, event.order_key, event.roles, event.group)
-
-
-def lifecycle_change(
-    event_type: str, user_id: str | None, order_key: str, roles: tuple[str, ...] | None, group: str | None
-) -> DirectoryChange | None:
-    if user_id is None or event_type == "user.login" or event_type not in USER_LIFECYCLE_TYPES:
-        return None
-    change = DirectoryChange(
-        user_id=user_id,
-        order_key=order_key,
-        status=STATUS_AFTER_EVENT.get(event_type),
-        roles=roles if event_type in TYPES_WITH_ROLES else None,
-        group=group,
-    )
-    if change.status is None and change.roles is None and change.group is None:
-        return None
-    return change

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from license_usage.domain.consumption import SeatSwing
-from license_usage.domain.events import DirectoryChange
+from license_usage.domain.events import counted_quantity
 from license_usage.domain.timeframes import Window, iso_week_start
 
 UNASSIGNED_GROUP = "unassigned"
@@ -82,7 +82,7 @@ def _count_ai(figures: AiFigures, event: DayEvent) -> None:
     elif event.type == "ai.suggest_alignment" and event.goal_id:
         figures.suggest_alignment.add(event.goal_id)
     elif event.type == "ai.suggest_goal":
-        figures.suggest_goal += event.quantity or 1
+        figures.suggest_goal += counted_quantity(event.type, event.quantity) or 0
 
 
 def day_figures(events: Iterable[DayEvent], group_of_user: Mapping[str, str]) -> DayFigures:
@@ -172,61 +172,3 @@ def window_weeks(window: Window) -> list[date]:
         weeks.append(week)
         week += timedelta(days=7)
     return weeks
-
-
-# ---------------------------------------------------------------- roles at the end of a window
-
-
-@dataclass(frozen=True)
-class LifecycleEntry:
-    """One lifecycle event in a user's history: what it set (None: left as it was)."""
-
-    order_key: str
-    status: str | None
-    roles: tuple[str, ...] | None
-    group: str | None = None
-
-
-@dataclass(frozen=True)
-class UserState:
-    status: str | None = None
-    roles: tuple[str, ...] = ()
-    group: str | None = None
-
-
-def lifecycle_entry(change: DirectoryChange) -> LifecycleEntry:
-    return LifecycleEntry(order_key=change.order_key, status=change.status, roles=change.roles, group=change.group)
-
-
-def state_before(history: Iterable[LifecycleEntry], end_key: str = "~") -> UserState:
-    """A user's status, roles and group as the latest events before ``end_key`` left them
-    (SPEC §6), whatever order the events arrived in."""
-    latest: dict[str, tuple[str, object]] = {}
-    for entry in history:
-        if entry.order_key >= end_key:
-            continue
-        for aspect, value in (("status", entry.status), ("roles", entry.roles), ("group", entry.group)):
-            if value is not None and entry.order_key > latest.get(aspect, ("", None))[0]:
-                latest[aspect] = (entry.order_key, value)
-    status, roles, group = (latest.get(aspect, ("", None))[1] for aspect in ("status", "roles", "group"))
-    return UserState(
-        status=status if isinstance(status, str) else None,
-        roles=roles if isinstance(roles, tuple) else (),
-        group=group if isinstance(group, str) else None,
-    )
-
-
-def roles_distribution(histories: Iterable[Sequence[LifecycleEntry]], end_key: str) -> dict[str, int]:
-    """SPEC §6: per role, the users holding it whose status is active at the end of the window."""
-    counts: dict[str, int] = defaultdict(int)
-    for history in histories:
-        state = state_before(history, end_key)
-        if state.status == "active":
-            for role in set(state.roles):
-                counts[role] += 1
-    return dict(sorted(counts.items()))
-
-
-def end_of_day_key(day: date) -> str:
-    """The order key of the instant a UTC day ends (events before it belong to the day or earlier)."""
-    return f"{(day + timedelta(days=1)).isoformat()}T00:00:00.000000Z"

@@ -3,9 +3,8 @@ organization (what vendor admins see). Creation and revocation commit with their
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
@@ -16,6 +15,7 @@ from license_usage.domain.api_keys import NewApiKey
 from license_usage.domain.errors import NotFound
 from license_usage.domain.timestamps import format_utc_seconds
 from license_usage.store.audit import audit_record
+from license_usage.store.keys import org_partition
 from license_usage.store.orgs import org_registration
 from license_usage.store.tables import LicensingItem, transaction_connection
 
@@ -53,36 +53,42 @@ def _lookup_key(key_hash: str) -> tuple[str, str]:
 
 
 def _listing_key(org_id: str, key_id: str) -> tuple[str, str]:
-    return f"ORG#{org_id}", f"APIKEY#{key_id}"
+    return org_partition(org_id), f"APIKEY#{key_id}"
 
 
-def _public(record: OrgApiKey, last_used_at: str | None) -> dict[str, Any]:
-    return {
-        "key_id": record.key_id,
-        "created_at": record.created_at,
-        "last_used_at": last_used_at,
-        "revoked_at": record.revoked_at,
-    }
+@dataclass(frozen=True)
+class ApiKeyListing:
+    """An API key as listed (SPEC §5: never the secret)."""
+
+    key_id: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
 
 
-def create_api_key(org_id: str, key: NewApiKey, actor: Principal, at: datetime) -> dict[str, Any]:
+def _public(record: OrgApiKey, last_used_at: str | None) -> ApiKeyListing:
+    return ApiKeyListing(record.key_id, record.created_at, last_used_at, record.revoked_at)
+
+
+def create_api_key(org_id: str, key: NewApiKey, actor: Principal, at: datetime) -> ApiKeyListing:
     created_at = format_utc_seconds(at)
     listing = OrgApiKey(
         *_listing_key(org_id, key.key_id), key_id=key.key_id, key_hash=key.key_hash, created_at=created_at
     )
     lookup = ApiKeyLookup(*_lookup_key(key.key_hash), org_id=org_id, key_id=key.key_id, created_at=created_at)
     after = _public(listing, None)
+    snapshot = asdict(after)
     org, org_actions = org_registration(org_id, at)
     with TransactWrite(connection=transaction_connection()) as transaction:
         transaction.save(listing, condition=OrgApiKey.pk.does_not_exist())
         transaction.save(lookup, condition=ApiKeyLookup.pk.does_not_exist())
         transaction.update(org, actions=org_actions)  # type: ignore[arg-type]
-        transaction.save(audit_record(org_id, actor, "api_key.created", key.key_id, at, None, after))
+        transaction.save(audit_record(org_id, actor, "api_key.created", key.key_id, at, None, snapshot))
     return after
 
 
-def list_api_keys(org_id: str) -> list[dict[str, Any]]:
-    listings = list(OrgApiKey.query(f"ORG#{org_id}", OrgApiKey.sk.startswith("APIKEY#")))
+def list_api_keys(org_id: str) -> list[ApiKeyListing]:
+    listings = list(OrgApiKey.query(org_partition(org_id), OrgApiKey.sk.startswith("APIKEY#")))
     active = [r for r in listings if r.revoked_at is None]
     last_used = {
         lookup.key_id: lookup.last_used_at
@@ -103,7 +109,7 @@ def revoke_api_key(org_id: str, key_id: str, actor: Principal, at: datetime) -> 
     except DoesNotExist:
         lookup = None
     last_used_at = lookup.last_used_at if lookup else listing.last_used_at
-    before = _public(listing, last_used_at)
+    before = asdict(_public(listing, last_used_at))
     revoked_at = format_utc_seconds(at)
     try:
         with TransactWrite(connection=transaction_connection()) as transaction:

@@ -14,8 +14,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from license_usage.domain.directory import DirectoryChange, lifecycle_change
 from license_usage.domain.errors import InvalidRequest
-from license_usage.domain.events import DIRECTORY_EVENT_TYPES, DirectoryChange, UsageEvent, lifecycle_change
+from license_usage.domain.events import DIRECTORY_EVENT_TYPES, UsageEvent
 from license_usage.domain.timestamps import format_utc, parse_rfc3339, utc_day
 from license_usage.store.keys import day_partition, day_partitions, event_key
 from license_usage.store.pages import Page

@@ -186,6 +186,7 @@ def stored_days(org_id: str, first: date, last: date) -> tuple[list[StoredDay], 
 
 
 def save_seat_swing(plan_id: str, day: str, swing: SeatSwing | None) -> None:
+    """Store the day's swing, or forget it (None: the day has no seat change)."""
     record = SeatSwingRecord(f"SEATHIST#{plan_id}", day)
     if swing is None:
         record.delete()

@@ -8,16 +8,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from license_usage.domain.consumption import INACTIVE_AFTER_DAYS
-from license_usage.domain.events import DirectoryChange
+from license_usage.domain.directory import DirectoryChange, end_of_day_key, latest_groups, roles_distribution
 from license_usage.domain.plan_user import is_inactive_assignment, latest_logins
 from license_usage.domain.plans import Plan, PlanType
-from license_usage.domain.rollups import (
-    LifecycleEntry,
-    day_figures,
-    end_of_day_key,
-    lifecycle_entry,
-    roles_distribution,
-)
+from license_usage.domain.rollups import day_figures
 from license_usage.domain.timeframes import TIMEFRAMES, resolve_window
 from license_usage.domain.timestamps import format_utc
 from license_usage.store.dirty_days import DirtyDay, claim_dirty_day, clear_dirty_day, dirty_days
@@ -34,7 +28,7 @@ from license_usage.store.rollups import (
     save_seat_swing,
     set_data_as_of,
 )
-from license_usage.store.users import apply_directory_change, user_histories, users_by_id
+from license_usage.store.users import apply_directory_change, settle_group, user_histories, users_by_id
 from license_usage.usecases.report import activity_sections
 
 
@@ -52,22 +46,27 @@ def roll_up_day(org_id: str, day: str, plans: list[Plan]) -> int:
     """Recompute one organization's day from its events, and settle its users' last logins
     (ingest writes nothing for a repeat login). Returns how many last logins moved."""
     events = list(day_events(org_id, day))
-    # Logins and AI actions without a group of their own count in their user's directory group.
+    # SPEC §4: a user's group is the one on their latest event that carries one.
+    latest = latest_groups((e.order_key, e.user_id, e.group) for e in events)
+    list(writer_pool().map(lambda item: settle_group(org_id, item[0], item[1]), latest.items()))
+    # Logins and AI actions without a group of their own count in their user's group.
     ungrouped = sorted(
         {e.user_id for e in events if e.user_id and not e.group and e.type.startswith(("user.login", "ai."))}
     )
     groups = {user_id: user.group for user_id, user in users_by_id(org_id, ungrouped).items() if user.group}
     figures = day_figures(events, groups)
     save_day_figures(org_id, day, figures)
-    for plan_id, swing in figures.seat_swings.items():
-        save_seat_swing(plan_id, day, swing)
+    for plan in plans:
+        if plan.type is PlanType.SEATS:
+            # A day whose seat changes were all superseded by late events keeps no swing.
+            save_seat_swing(plan.plan_id, day, figures.seat_swings.get(plan.plan_id))
     logins = [(e.order_key, e.user_id, e.product) for e in events if e.type == "user.login" and e.user_id]
-    latest = latest_logins(logins, plans)
-    moved = writer_pool().map(lambda item: settle_last_login(item[0][0], item[0][1], item[1]), latest.items())
+    last_logins = latest_logins(logins, plans)
+    moved = writer_pool().map(lambda item: settle_last_login(item[0][0], item[0][1], item[1]), last_logins.items())
     return sum(moved)
 
 
-def update_directory(org_id: str, changes: list[DirectoryChange], histories: dict[str, list[LifecycleEntry]]) -> int:
+def update_directory(org_id: str, changes: list[DirectoryChange], histories: dict[str, list[DirectoryChange]]) -> int:
     """Write the lifecycle entries the users directory lacks (ingest stores the events only:
     until the rollup, readers add the entries of days still waiting), and add them to
     ``histories``, the directory as read before. Entries are idempotent. Returns how many."""
@@ -75,11 +74,11 @@ def update_directory(org_id: str, changes: list[DirectoryChange], histories: dic
     missing = [change for change in changes if (change.user_id, change.order_key) not in known]
     for change in missing:
         apply_directory_change(org_id, change)
-        histories.setdefault(change.user_id, []).append(lifecycle_entry(change))
+        histories.setdefault(change.user_id, []).append(change)
     return len(missing)
 
 
-def recompute_roles(org_id: str, since: date, histories: dict[str, list[LifecycleEntry]]) -> None:
+def recompute_roles(org_id: str, since: date, histories: dict[str, list[DirectoryChange]]) -> None:
     """Role snapshots from ``since`` on, at the end of every day on which some user's status or
     roles changed (the users directory keeps each user's lifecycle history)."""
     change_days = {since} | {

@@ -9,9 +9,8 @@ from license_usage.api.caller import current_principal
 from license_usage.api.models.api_keys import ApiKeyInfo, ApiKeyList, CreatedApiKey
 from license_usage.api.models.common import OrgId
 from license_usage.domain import access
-from license_usage.domain.api_keys import new_api_key
 from license_usage.domain.timestamps import utc_now
-from license_usage.store import api_keys
+from license_usage.usecases import api_keys
 
 router = Router()
 
@@ -20,15 +19,16 @@ router = Router()
 def create_api_key(org_id: OrgId) -> Response[CreatedApiKey]:
     principal = current_principal(router)
     access.require(principal, access.VENDOR, org_id)
-    key = new_api_key()
-    api_keys.create_api_key(org_id, key, principal, utc_now())
+    key = api_keys.create_api_key(org_id, principal, utc_now())
     return Response(201, content_types.APPLICATION_JSON, CreatedApiKey(key_id=key.key_id, api_key=key.secret))
 
 
 @router.get("/v1/orgs/<org_id>/api-keys", summary="List an organization's API keys (never the secret)")
 def list_api_keys(org_id: OrgId) -> ApiKeyList:
     access.require(current_principal(router), access.VENDOR, org_id)
-    return ApiKeyList(items=[ApiKeyInfo(**item) for item in api_keys.list_api_keys(org_id)])
+    return ApiKeyList(
+        items=[ApiKeyInfo.model_validate(item, from_attributes=True) for item in api_keys.list_api_keys(org_id)]
+    )
 
 
 @router.delete("/v1/orgs/<org_id>/api-keys/<key_id>", summary="Revoke an API key", status_code=204)

@@ -8,7 +8,7 @@ from license_usage.api.caller import current_principal
 from license_usage.api.models.common import DEFAULT_PAGE_SIZE, Cursor, OrgId, PageSize
 from license_usage.api.models.plans import AuditEntryOut, AuditList
 from license_usage.domain import access
-from license_usage.store.audit import list_audit
+from license_usage.usecases.audit import list_audit
 
 router = Router()
 
@@ -18,18 +18,6 @@ def get_audit(org_id: OrgId, limit: PageSize = DEFAULT_PAGE_SIZE, cursor: Cursor
     access.require(current_principal(router), access.ORG_ADMINS, org_id)
     page = list_audit(org_id, limit, cursor)
     return AuditList(
-        items=[
-            AuditEntryOut(
-                id=entry.entry_id,
-                at=entry.at[:19] + "Z",
-                actor=entry.actor,
-                actor_role=entry.actor_role,
-                action=entry.action,
-                target=entry.target,
-                before=entry.before,
-                after=entry.after,
-            )
-            for entry in page.items
-        ],
+        items=[AuditEntryOut.model_validate(entry, from_attributes=True) for entry in page.items],
         next_cursor=page.next_cursor,
     )

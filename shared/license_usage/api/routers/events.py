@@ -15,7 +15,7 @@ from license_usage.api.errors import field_errors
 from license_usage.api.models.events import EventBatch, EventIn, IngestResult, RejectedEvent
 from license_usage.domain import access
 from license_usage.domain.errors import InvalidRequest, MalformedBody, PayloadTooLarge
-from license_usage.domain.events import MAX_BODY_BYTES, UsageEvent, missing_fields, timestamp_problem
+from license_usage.domain.events import MAX_BODY_BYTES, UsageEvent, counted_quantity, missing_fields, timestamp_problem
 from license_usage.domain.timestamps import utc_now
 from license_usage.usecases.record_events import record_events
 
@@ -43,13 +43,6 @@ def _parse_batch(raw: bytes) -> list[Any]:
             'The body must be {"events": [...]} with 1 to 1000 events.',
             field_errors(error.errors()),
         ) from None
-
-
-def _quantity(event: EventIn) -> int | None:
-    """SPEC §3: ai.suggest_goal counts ``quantity`` suggestions, 1 when not given."""
-    if event.quantity is None and event.type == "ai.suggest_goal":
-        return 1
-    return event.quantity
 
 
 def _accept_or_reject(index: int, raw: Any, org_id: str, source: str, now: datetime) -> UsageEvent | RejectedEvent:
@@ -80,7 +73,7 @@ def _accept_or_reject(index: int, raw: Any, org_id: str, source: str, now: datet
         product=event.product,
         roles=tuple(event.roles) if event.roles is not None else None,
         goal_id=event.goal_id,
-        quantity=_quantity(event),
+        quantity=counted_quantity(event.type, event.quantity),
         feature=event.feature,
         ip=event.ip,
         group=event.group,
