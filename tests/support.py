@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import requests
+
+from tests.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class Stack(Protocol):
-    url: str
-
-    def token(self, role: str, org_id: str | None = None) -> str: ...
+Stack = LocalStack
 
 
 def new_org(prefix: str = "org") -> str:
@@ -68,3 +70,32 @@ def login(event_id: str, user_id: str, timestamp: str, product: str | None = "le
     if product is not None:
         event["product"] = product
     return event
+
+
+def invoke(stack: LocalStack, function: str, at: datetime) -> dict[str, Any]:
+    """``usage-local invoke FUNCTION --time AT`` against the stack: one scheduled run."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "usage_local",
+            "invoke",
+            function,
+            "--time",
+            iso(at),
+            "--state-dir",
+            str(stack.state_dir),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def roll_up(stack: LocalStack) -> dict[str, Any]:
+    return invoke(stack, "DailyRollupFunction", datetime.now(UTC))

@@ -13,9 +13,8 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.stack import LocalStack as Stack
 from tests.support import ROOT, bearer, create_key, create_plan, login, new_org, vendor
-
-Stack = Any
 
 ORG_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("POST", "/v1/orgs/{org}/api-keys", frozenset({"vendor_admin"})),

@@ -8,9 +8,8 @@ from typing import Any
 
 import requests
 
+from tests.stack import LocalStack as Stack
 from tests.support import bearer, create_key, create_plan, login, new_org, send, usage, vendor
-
-Stack = Any
 
 
 def months(answer: dict[str, Any], *fields: str) -> dict[str, tuple[Any, ...]]:

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.stack import LocalStack as Stack
 from tests.support import ago, create_key, create_plan, iso, login, new_org, send, vendor
-
-Stack = Any
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.stack import LocalStack as Stack
 from tests.support import bearer, create_plan, iso, new_org, vendor
-
-Stack = Any
 
 
 def post_plan(stack: Stack, org_id: str, **terms: Any) -> requests.Response:

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.stack import LocalStack as Stack
 from tests.support import ROOT, bearer, create_key, create_plan, iso, login, new_org, send, vendor
-
-Stack = Any
 
 
 def invoke(stack: Stack, function: str, at: datetime) -> dict[str, Any]:

@@ -443,19 +443,20 @@ def test_seats_day_with_changes_and_no_matching_swing_is_not_settled(swings: dic
     assert rows_of(SeatsMonthRow, usage.months)[1] == seats_row(1, 7, 4, 3, 3, 5, 7)
 
 
-def test_seats_pending_day_ignores_a_stale_swing() -> None:
+def test_seats_day_changed_since_its_swing_ignores_the_stale_swing() -> None:
     plan = make_plan(PlanType.SEATS, 5, overdraft=2)
-    # The day's earlier rollup saw a swing up to 5 (its net still matches); changes since wait for
-    # the next rollup, so the swing no longer tells how far seats moved.
-    swings = {**APRIL_2_SWING, SWING_DAY: SeatSwing(low=0, high=2, net=0)}
-    counters = PlanCounters(seats_in_use=3, days=SWING_DAYS, swings=swings, pending_days=frozenset({SWING_DAY}))
+    # The day's rollup saw one commit's changes; a second commit since (its net unchanged) waits
+    # for the next rollup, so the swing no longer tells how far seats moved.
+    days = {**SWING_DAYS, SWING_DAY: DayCounts(seats_taken=4, seats_released=4, seat_changes=2)}
+    swings = {**APRIL_2_SWING, SWING_DAY: SeatSwing(low=0, high=2, net=0, version=1)}
+    counters = PlanCounters(seats_in_use=3, days=days, swings=swings)
     (day,) = seat_days(plan, counters, date(2025, 4, 10), date(2025, 4, 10))
     assert (day.min, day.max, day.settled) == (3, 3, False)
     usage = plan_usage(plan, counters, SWING_NOW)
     assert not usage.settled
     assert rows_of(SeatsMonthRow, usage.months)[1].peak_seats_in_use == 3
     # Once the rollup has run again the day is settled by its new swing.
-    fresh = PlanCounters(seats_in_use=3, days=SWING_DAYS, swings={**swings, SWING_DAY: SeatSwing(-1, 3, 0)})
+    fresh = PlanCounters(seats_in_use=3, days=days, swings={**swings, SWING_DAY: SeatSwing(-1, 3, 0, version=2)})
     assert plan_usage(plan, fresh, SWING_NOW).settled
 
 

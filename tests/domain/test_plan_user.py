@@ -181,7 +181,10 @@ def test_a_late_login_between_a_deactivation_and_a_return_takes_the_seat_back_fr
     assert change.seats_delta == 0  # held before and after
     assert [s.mark.order_key for s in change.steps_added] == [late.order_key]
     assert [s.mark.order_key for s in change.steps_removed] == [back.order_key]
-    assert change.days == {"2025-09-01": Tally(seats_taken=1), "2025-10-05": Tally(seats_taken=-1)}
+    assert change.days == {
+        "2025-09-01": Tally(seats_taken=1, seat_changes=1),
+        "2025-10-05": Tally(seats_taken=-1, seat_changes=1),
+    }
 
 
 def test_a_deactivation_arriving_before_an_older_login_still_counts_the_seat_up_to_it() -> None:

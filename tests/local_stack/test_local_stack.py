@@ -18,7 +18,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import Api, LocalStack
+from tests.conftest import Api
+from tests.stack import LocalStack
 from usage_local.gateway import evaluate_policy, method_arn
 from usage_local.resources import create_resources
 from usage_local.scheduler import ScheduleError, next_fire_time, scheduled_event

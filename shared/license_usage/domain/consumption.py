@@ -30,6 +30,7 @@ class DayCounts:
     credits_used: int = 0  # mauc: credits whose month's first login fell on this day
     seats_taken: int = 0
     seats_released: int = 0
+    seat_changes: int = 0  # how many commits changed the day's seats (the rollup's swing names it)
 
     @property
     def seats_net(self) -> int:
@@ -38,11 +39,13 @@ class DayCounts:
 
 @dataclass(frozen=True)
 class SeatSwing:
-    """How far seats in use moved within a day, relative to the day's start (the rollup's)."""
+    """How far seats in use moved within a day, relative to the day's start (the rollup's), as of
+    the day's ``seat_changes`` count it read before the day's entries (``version``)."""
 
     low: int
     high: int
     net: int
+    version: int = 0
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,6 @@ class PlanCounters:
     months: Mapping[str, MonthCounts] = field(default_factory=dict)
     days: Mapping[str, DayCounts] = field(default_factory=dict)  # YYYY-MM-DD, every day with a tally
     swings: Mapping[str, SeatSwing] = field(default_factory=dict)  # seats: days the rollup settled
-    pending_days: frozenset[str] = frozenset()  # days waiting for a rollup
     flagged_over_amount: bool = False  # whether the plan is listed as an overdraft now
     inactive_assignments: int = 0  # seats held without a login in 30 days, as of the last daily rollup
 
@@ -183,7 +185,7 @@ def seat_days(plan: Plan, counters: PlanCounters, first: date, last: date) -> li
         tally = counters.days.get(text, DayCounts())
         swing = counters.swings.get(text)
         changed = bool(tally.seats_taken or tally.seats_released)
-        usable = swing is not None and swing.net == tally.seats_net and text not in counters.pending_days
+        usable = swing is not None and swing.version == tally.seat_changes and swing.net == tally.seats_net
         if changed and usable and swing is not None:
             low, high, settled = level + swing.low, level + swing.high, True
         else:

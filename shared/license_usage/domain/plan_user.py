@@ -115,6 +115,7 @@ class Tally:
     credits_used: int = 0  # days (mauc): credits whose month's first login fell on the day
     seats_taken: int = 0  # days (seats)
     seats_released: int = 0
+    seat_changes: int = 0  # days (seats): this change moved the day's seats (a swing is then stale)
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(
@@ -122,6 +123,7 @@ class Tally:
             self.credits_used + other.credits_used,
             self.seats_taken + other.seats_taken,
             self.seats_released + other.seats_released,
+            max(self.seat_changes, other.seat_changes),
         )
 
     @property
@@ -313,7 +315,11 @@ class PlanUser:
         days: dict[str, Tally] = {}
         for steps, sign in ((steps_added, 1), (steps_removed, -1)):
             for step in steps:
-                tally = Tally(seats_taken=sign) if step.taking else Tally(seats_released=sign)
+                tally = (
+                    Tally(seats_taken=sign, seat_changes=1)
+                    if step.taking
+                    else Tally(seats_released=sign, seat_changes=1)
+                )
                 days[day_of(step.mark.order_key)] = days.get(day_of(step.mark.order_key), Tally()) + tally
         days = {day: tally for day, tally in days.items() if not tally.is_zero}
         return Change(self, after, seats_delta=delta, steps_added=steps_added, steps_removed=steps_removed, days=days)

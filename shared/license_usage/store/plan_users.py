@@ -166,7 +166,7 @@ def _counter_update(plan: Plan, change: Change, table: str) -> dict[str, Any]:
     return {"Update": update}
 
 
-_TALLY_FIELDS = ("active_users", "credits_used", "seats_taken", "seats_released")
+_TALLY_FIELDS = ("active_users", "credits_used", "seats_taken", "seats_released", "seat_changes")
 
 
 def _tally_update(key: tuple[str, str], tally: Tally, table: str) -> dict[str, Any]:

@@ -85,6 +85,7 @@ class PlanTallyRecord(LicensingItem):
     credits_used = NumberAttribute(null=True)  # days: mauc credits first used that day
     seats_taken = NumberAttribute(null=True)  # days only
     seats_released = NumberAttribute(null=True)
+    seat_changes = NumberAttribute(null=True)  # days: commits that changed the day's seats
 
 
 def new_plan_id() -> str:
@@ -212,6 +213,7 @@ def plan_totals(plan: Plan, with_days: bool = False) -> PlanCounters:
                 credits_used=int(item.credits_used or 0),
                 seats_taken=int(item.seats_taken or 0),
                 seats_released=int(item.seats_released or 0),
+                seat_changes=int(item.seat_changes or 0),
             )
     return PlanCounters(
         seats_in_use=seats_in_use, months=months, days=days, flagged_over_amount=flagged, inactive_assignments=inactive
@@ -249,3 +251,12 @@ def flagged_over_amount(limit: int, cursor: str | None) -> Page[tuple[str, str]]
 
 def set_inactive_assignments(plan_id: str, count: int) -> None:
     PlanCounterRecord(*counter_key(plan_id)).update(actions=[PlanCounterRecord.inactive_assignments.set(count)])
+
+
+def seat_changes_of_day(plan_id: str, day: str) -> int:
+    """The day's ``seat_changes`` count (read by the rollup before it reads the day's entries)."""
+    try:
+        item = PlanTallyRecord.get(*day_key(plan_id, day), consistent_read=True, attributes_to_get=["seat_changes"])
+    except DoesNotExist:
+        return 0
+    return int(item.seat_changes or 0)

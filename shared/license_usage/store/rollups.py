@@ -42,6 +42,7 @@ class SeatSwingRecord(LicensingItem):
     low = NumberAttribute()
     high = NumberAttribute()
     net = NumberAttribute()
+    version = NumberAttribute(default=0)
 
 
 class RolesRecord(LicensingItem):
@@ -191,13 +192,13 @@ def save_seat_swing(plan_id: str, day: str, swing: SeatSwing | None) -> None:
     if swing is None:
         record.delete()
     else:
-        record.low, record.high, record.net = swing.low, swing.high, swing.net
+        record.low, record.high, record.net, record.version = swing.low, swing.high, swing.net, swing.version
         record.save()
 
 
 def seat_swings(plan_id: str, first: date, last: date) -> dict[str, SeatSwing]:
     return {
-        record.sk: SeatSwing(int(record.low), int(record.high), int(record.net))
+        record.sk: SeatSwing(int(record.low), int(record.high), int(record.net), int(record.version or 0))
         for record in SeatSwingRecord.query(
             f"SEATHIST#{plan_id}", SeatSwingRecord.sk.between(first.isoformat(), last.isoformat())
         )

@@ -4,7 +4,7 @@ last run, so that reports read precomputed figures and a late event counts as if
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from license_usage.domain.consumption import INACTIVE_AFTER_DAYS
@@ -18,7 +18,7 @@ from license_usage.store.dirty_days import DirtyDay, claim_dirty_day, clear_dirt
 from license_usage.store.events import directory_changes, writer_pool
 from license_usage.store.orgs import all_org_ids
 from license_usage.store.plan_users import all_plan_users, settle_last_login
-from license_usage.store.plans import plans_of_org, set_inactive_assignments
+from license_usage.store.plans import plans_of_org, seat_changes_of_day, set_inactive_assignments
 from license_usage.store.rollups import (
     day_events,
     has_day_figures,
@@ -45,6 +45,9 @@ class RollupReport:
 def roll_up_day(org_id: str, day: str, plans: list[Plan]) -> int:
     """Recompute one organization's day from its events, and settle its users' last logins
     (ingest writes nothing for a repeat login). Returns how many last logins moved."""
+    seats_plans = [plan for plan in plans if plan.type is PlanType.SEATS]
+    # Read before the entries: a seat change committed after this read makes the swing stale.
+    versions = {plan.plan_id: seat_changes_of_day(plan.plan_id, day) for plan in seats_plans}
     events = list(day_events(org_id, day))
     # SPEC §4: a user's group is the one on their latest event that carries one.
     latest = latest_groups((e.order_key, e.user_id, e.group) for e in events)
@@ -56,10 +59,10 @@ def roll_up_day(org_id: str, day: str, plans: list[Plan]) -> int:
     groups = {user_id: user.group for user_id, user in users_by_id(org_id, ungrouped).items() if user.group}
     figures = day_figures(events, groups)
     save_day_figures(org_id, day, figures)
-    for plan in plans:
-        if plan.type is PlanType.SEATS:
-            # A day whose seat changes were all superseded by late events keeps no swing.
-            save_seat_swing(plan.plan_id, day, figures.seat_swings.get(plan.plan_id))
+    for plan in seats_plans:
+        swing = figures.seat_swings.get(plan.plan_id)
+        # A day whose seat changes were all superseded by late events keeps no swing.
+        save_seat_swing(plan.plan_id, day, replace(swing, version=versions[plan.plan_id]) if swing else None)
     logins = [(e.order_key, e.user_id, e.product) for e in events if e.type == "user.login" and e.user_id]
     last_logins = latest_logins(logins, plans)
     moved = writer_pool().map(lambda item: settle_last_login(item[0][0], item[0][1], item[1]), last_logins.items())

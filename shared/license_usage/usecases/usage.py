@@ -19,13 +19,12 @@ from license_usage.store.users import users_by_id
 
 
 def counters_of(plan: Plan) -> PlanCounters:
-    """The plan's tallies, with the rollup's seat swings and the days still waiting for it."""
+    """The plan's tallies, with the rollup's seat swings."""
     counters = plan_counters(plan)
-    pending = frozenset(dirty_days_of(plan.org_id))
     if plan.type is PlanType.SEATS:
         last = (plan.end - timedelta(microseconds=1)).date()
         counters = replace(counters, swings=seat_swings(plan.plan_id, plan.start.date(), last))
-    return replace(counters, pending_days=pending)
+    return counters
 
 
 @dataclass(frozen=True)
