@@ -1,0 +1,150 @@
+"""The consumption commit against DynamoDB Local: one transaction, conditioned on the version it
+read and, for a claim on a hard plan, on the seats in use; what a failed condition reports; and
+the use case's retry after a conflict."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bench.harness import LocalDynamoDB
+from license_usage.domain.plan_user import Action, ActionKind, PlanUser
+from license_usage.domain.plans import Enforcement, Plan, PlanType
+from license_usage.domain.timestamps import format_utc
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def new_plan(dynamodb: LocalDynamoDB, plan_type: PlanType = PlanType.SEATS, **terms: object) -> Plan:
+    from license_usage.domain.access import Principal, Role
+    from license_usage.store.plans import save_new_plan
+
+    plan = Plan(
+        plan_id=f"pln_{uuid.uuid4().hex[:16]}",
+        org_id=f"org-{uuid.uuid4().hex[:8]}",
+        type=plan_type,
+        product="learn",
+        amount=int(terms.pop("amount", 5)),  # type: ignore[call-overload]
+        start=NOW - timedelta(days=30),
+        end=NOW + timedelta(days=300),
+        **terms,  # type: ignore[arg-type]
+    )
+    save_new_plan(plan, 0, Principal(Role.VENDOR_ADMIN, None, "tester"), NOW)
+    return plan
+
+
+def login(minutes_ago: int, event_id: str) -> Action:
+    return Action(f"{format_utc(NOW - timedelta(minutes=minutes_ago))}#{event_id}", ActionKind.LOGIN)
+
+
+def test_a_commit_writes_the_user_the_counter_the_tally_and_the_activity_entry_together(
+    dynamodb: LocalDynamoDB,
+) -> None:
+    from license_usage.store.plan_users import CommitOutcome, commit, load_plan_user, seats_in_use
+    from license_usage.store.plans import plan_counters
+
+    plan = new_plan(dynamodb)
+    change = PlanUser(plan.plan_id, "ann").apply(plan, login(5, "e1"))
+    assert commit(plan, change, NOW) is CommitOutcome.COMMITTED
+    stored = load_plan_user(plan.plan_id, "ann")
+    assert stored.version == 1
+    assert stored.marks == change.after.marks
+    assert seats_in_use(plan.plan_id) == 1
+    day = change.after.marks[0].order_key[:10]
+    assert plan_counters(plan).days[day].seats_taken == 1
+    entries = dynamodb.client().query(
+        TableName=dynamodb.names["EventsTable"],
+        IndexName="by_day",
+        KeyConditionExpression="#d = :d",
+        ExpressionAttributeNames={"#d": "day"},
+        ExpressionAttributeValues={":d": {"S": f"{plan.org_id}#{day}"}},
+    )["Items"]
+    assert [item["type"]["S"] for item in entries] == ["seat.claimed"]
+
+
+def test_a_commit_on_a_stale_version_writes_nothing_and_says_so(dynamodb: LocalDynamoDB) -> None:
+    from license_usage.store.plan_users import CommitOutcome, commit, load_plan_user, seats_in_use
+
+    plan = new_plan(dynamodb)
+    empty = PlanUser(plan.plan_id, "ann")
+    assert commit(plan, empty.apply(plan, login(9, "e1")), NOW) is CommitOutcome.COMMITTED
+    # A second writer that read the user before the first commit:
+    stale = empty.apply(plan, login(8, "e2"))
+    assert commit(plan, stale, NOW) is CommitOutcome.VERSION_CHANGED
+    assert seats_in_use(plan.plan_id) == 1
+    assert load_plan_user(plan.plan_id, "ann").version == 1
+
+
+def test_a_claim_beyond_the_hard_limit_fails_on_the_counter_and_says_so(dynamodb: LocalDynamoDB) -> None:
+    from license_usage.store.plan_users import CommitOutcome, commit, load_plan_user, seats_in_use
+
+    plan = new_plan(dynamodb, amount=1, enforcement=Enforcement.HARD)
+    assert commit(plan, PlanUser(plan.plan_id, "ann").apply(plan, login(9, "a")), NOW) is CommitOutcome.COMMITTED
+    taking = PlanUser(plan.plan_id, "bob").apply(plan, login(8, "b"))
+    assert taking.takes_seat
+    assert commit(plan, taking, NOW) is CommitOutcome.SEAT_LIMIT
+    assert seats_in_use(plan.plan_id) == 1
+    assert load_plan_user(plan.plan_id, "bob").version == 0  # nothing of the transaction landed
+
+
+def test_settle_retries_after_a_conflict_and_decides_again_on_what_it_reloads(dynamodb: LocalDynamoDB) -> None:
+    from license_usage.store.plan_users import commit, load_plan_user, seats_in_use
+    from license_usage.usecases.consumption import settle
+
+    plan = new_plan(dynamodb)
+    empty = PlanUser(plan.plan_id, "ann")
+    commit(plan, empty.apply(plan, login(30, "first")), NOW)  # another writer got there first
+    after, change = settle(plan, empty, login(10, "later"), NOW)
+    assert change.is_empty  # reloaded: the seat is already held since the earlier login
+    assert after.version == 1
+    assert seats_in_use(plan.plan_id) == 1
+    earlier = login(60, "earliest")
+    after, change = settle(plan, empty, earlier, NOW)  # stale again; the reload moves the seat earlier
+    assert [s.mark.order_key for s in change.steps_added] == [earlier.order_key]
+    assert load_plan_user(plan.plan_id, "ann").periods[0].start.order_key == earlier.order_key
+
+
+def test_a_hard_limit_refusal_is_decided_by_the_domain_and_committed_as_a_denial(dynamodb: LocalDynamoDB) -> None:
+    from license_usage.store.plan_users import load_plan_user, seats_in_use
+    from license_usage.usecases.consumption import settle
+
+    plan = new_plan(dynamodb, amount=1, enforcement=Enforcement.HARD)
+    settle(plan, PlanUser(plan.plan_id, "ann"), login(9, "a"), NOW)
+    _, change = settle(plan, PlanUser(plan.plan_id, "bob"), login(8, "b"), NOW)
+    assert change.denied is not None
+    assert seats_in_use(plan.plan_id) == 1
+    bob = load_plan_user(plan.plan_id, "bob")
+    assert not bob.holds_seat
+    assert [m.kind.value for m in bob.marks] == ["denied"]
+
+
+@pytest.mark.parametrize("plan_type", [PlanType.MAU, PlanType.MAUC])
+def test_month_counts_commit_once_per_user_and_month(dynamodb: LocalDynamoDB, plan_type: PlanType) -> None:
+    from license_usage.store.plans import plan_counters
+    from license_usage.usecases.consumption import settle
+
+    plan = new_plan(dynamodb, plan_type)
+    user = PlanUser(plan.plan_id, "ann")
+    user, _ = settle(plan, user, login(30, "a"), NOW)
+    user, change = settle(plan, user, login(20, "b"), NOW)
+    assert change.is_empty
+    counters = plan_counters(plan)
+    assert sum(counts.active_users for counts in counters.months.values()) == 1
+    credits = sum(day.credits_used for day in counters.days.values())
+    assert credits == (1 if plan_type is PlanType.MAUC else 0)
+
+
+def test_the_rollup_settles_last_login_forward_only_and_bumps_the_version(dynamodb: LocalDynamoDB) -> None:
+    from license_usage.store.plan_users import load_plan_user, settle_last_login
+    from license_usage.usecases.consumption import settle
+
+    plan = new_plan(dynamodb, PlanType.MAU)
+    settle(plan, PlanUser(plan.plan_id, "ann"), login(30, "a"), NOW)
+    later = login(5, "z").order_key
+    assert settle_last_login(plan.plan_id, "ann", later)
+    assert not settle_last_login(plan.plan_id, "ann", login(10, "y").order_key)
+    stored = load_plan_user(plan.plan_id, "ann")
+    assert (stored.last_login, stored.version) == (later, 2)
+    assert not settle_last_login(plan.plan_id, "nobody", later)  # no item: nothing is created
