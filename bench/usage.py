@@ -10,7 +10,8 @@
     written with BatchWriteItem.
 (2) Average write capacity per login over a realistic month (1,000 users, each active on about
     half the days, about 3 logins per active day) through the real ingest handler in batches of
-    500, for a seats, a mau and a mauc plan (one organization each). Goal: ≤ 2.5 WCU per login (issue 8; issue 2 asked ≤ 3.0).
+    500, for a seats, a mau and a mauc plan (one organization each). Goal: ≤ 2.5 WCU per login
+    (issue 8; issue 2 asked ≤ 3.0).
 
 Each run starts its own DynamoDB Local (own port, temporary data on disk) with template.yaml's
 tables, and calls the real handlers in-process. It prints figures; it asserts nothing about time.

@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("--time", required=True, help="the event's time, e.g. 2026-03-01T00:15:00Z")
 
     with_state(commands.add_parser("demo", help="load demo data into the running stack"))
+    openapi = commands.add_parser("openapi", help="write the API's OpenAPI document (from the code)")
+    openapi.add_argument("--output", type=Path, help="file to write (default: standard output)")
     return parser
 
 
@@ -78,11 +80,24 @@ def main(argv: list[str] | None = None) -> int:
             return token(args, repo_root)
         if args.command == "invoke":
             return invoke(args, repo_root)
+        if args.command == "openapi":
+            return openapi(args, repo_root)
         print("usage-local demo: not yet implemented.", file=sys.stderr)
         return 2
     except (TemplateError, StandInError, StackNotRunning, ValueError) as exc:
         print(f"usage-local {args.command}: {exc}", file=sys.stderr)
         return 1
+
+
+def openapi(args: argparse.Namespace, repo_root: Path) -> int:
+    from usage_local.openapi import openapi_text
+
+    text = openapi_text(repo_root)
+    if args.output:
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def token(args: argparse.Namespace, repo_root: Path) -> int:

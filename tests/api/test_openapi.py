@@ -38,3 +38,67 @@ def test_request_bodies_are_described_by_their_models() -> None:
     schema = document["components"]["schemas"][schema_ref.rsplit("/", 1)[-1]]
     assert set(schema["required"]) == {"type", "product", "amount", "start"}
     assert set(schema["properties"]) >= {"end", "overdraft", "enforcement", "grace_days"}
+
+
+def test_docs_openapi_json_is_the_document_the_code_generates() -> None:
+    from usage_local.openapi import openapi_text
+
+    committed = (ROOT / "docs" / "openapi.json").read_text()
+    assert openapi_text(ROOT) == committed, "run: .venv/bin/usage-local openapi --output docs/openapi.json"
+
+
+def _refs(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
+        return found.union(*(_refs(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_refs(value) for value in node))
+    return set()
+
+
+def test_every_route_answers_a_typed_body_or_the_error_body_and_every_reference_resolves() -> None:
+    document = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    schemas = document["components"]["schemas"]
+    assert {ref.rsplit("/", 1)[-1] for ref in _refs(document)} <= set(schemas)
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            for status in ("4XX", "5XX"):
+                assert responses[status]["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/ErrorBody"
+                }, (method, path)
+            ok = [code for code in responses if code.startswith("2")]
+            assert ok, (method, path)
+            for code in ok:
+                if code != "204":
+                    schema = responses[code]["content"]["application/json"]["schema"]
+                    assert "$ref" in schema, (method, path, schema)
+
+
+def test_the_report_usage_users_and_activity_are_described_field_by_field() -> None:
+    schemas = json.loads((ROOT / "docs" / "openapi.json").read_text())["components"]["schemas"]
+    assert set(schemas["LicenseAiUsageReport"]["required"]) >= {
+        "org_id",
+        "timeframe",
+        "license_usage",
+        "user_activity",
+        "roles_distribution",
+        "consumption_by_group",
+        "ai_actions",
+        "freshness",
+    }
+    assert set(schemas["AiActionsOut"]["properties"]) == {"total", "by_type", "weekly"}
+    assert set(schemas["SeatsMonthOut"]["properties"]) >= {"peak_seats_in_use", "seats_in_use_end", "hard_limit"}
+    assert set(schemas["MaucMonthOut"]["properties"]) >= {"credits_used", "cumulative_used", "credits_remaining"}
+    assert "anyOf" in schemas["UsageOut"]["properties"]["months"]
+    assert set(schemas["PlanUserOut"]["properties"]) >= {"user_id", "status", "group", "first_login", "months"}
+    assert set(schemas["ActivityEntry"]["properties"]) == {
+        "timestamp",
+        "type",
+        "user_id",
+        "ip",
+        "instance_id",
+        "product",
+        "details",
+    }
+    assert set(schemas["ErrorInfo"]["properties"]) == {"code", "message", "details"}

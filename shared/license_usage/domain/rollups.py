@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from license_usage.domain.consumption import SeatSwing
 from license_usage.domain.events import counted_quantity
@@ -123,7 +124,87 @@ class StoredDay:
     active_users: frozenset[str] = frozenset()
 
 
-def ai_actions(days: Sequence[StoredDay], window: Window) -> dict[str, object]:
+@dataclass(frozen=True)
+class AiCounts:
+    quality_check: int
+    suggest_alignment: int
+    suggest_goal: int
+
+
+@dataclass(frozen=True)
+class AiWeek:
+    week_start: str  # YYYY-MM-DD, a Monday
+    quality_check: int
+    suggest_alignment: int
+    suggest_goal: int
+    total: int
+
+
+@dataclass(frozen=True)
+class AiActions:
+    total: int
+    by_type: AiCounts
+    weekly: list[AiWeek]
+
+
+@dataclass(frozen=True)
+class LifecycleCounts:
+    added: int = 0
+    invited: int = 0
+    deactivated: int = 0
+    deleted: int = 0
+
+
+@dataclass(frozen=True)
+class LifecycleWeek:
+    week_start: str
+    added: int
+    invited: int
+    deactivated: int
+    deleted: int
+
+
+@dataclass(frozen=True)
+class UserActivity:
+    totals: LifecycleCounts
+    weekly: list[LifecycleWeek]
+
+
+@dataclass(frozen=True)
+class GroupConsumption:
+    group: str
+    active_users: int
+    ai_actions: int
+
+
+@dataclass(frozen=True)
+class ActivitySections:
+    """The report's sections that add days up (SPEC §6), as the rollup precomputes them."""
+
+    user_activity: UserActivity
+    consumption_by_group: list[GroupConsumption]
+    ai_actions: AiActions
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ActivitySections:
+        activity, ai = raw["user_activity"], raw["ai_actions"]
+        return cls(
+            user_activity=UserActivity(
+                totals=LifecycleCounts(**activity["totals"]),
+                weekly=[LifecycleWeek(**week) for week in activity["weekly"]],
+            ),
+            consumption_by_group=[GroupConsumption(**row) for row in raw["consumption_by_group"]],
+            ai_actions=AiActions(
+                total=ai["total"], by_type=AiCounts(**ai["by_type"]), weekly=[AiWeek(**week) for week in ai["weekly"]]
+            ),
+        )
+
+
+def _ai_counts(figures: AiFigures) -> AiCounts:
+    return AiCounts(**figures.by_type())
+
+
+def ai_actions(days: Sequence[StoredDay], window: Window) -> AiActions:
     """SPEC §3 over the window and per ISO week: distinct within each, so weeks need not add up."""
     total = AiFigures()
     weeks: dict[date, AiFigures] = {}
@@ -133,11 +214,11 @@ def ai_actions(days: Sequence[StoredDay], window: Window) -> dict[str, object]:
     weekly = []
     for week in window_weeks(window):
         figures = weeks.get(week, AiFigures())
-        weekly.append({"week_start": week.isoformat(), **figures.by_type(), "total": figures.total})
-    return {"total": total.total, "by_type": total.by_type(), "weekly": weekly}
+        weekly.append(AiWeek(week.isoformat(), **figures.by_type(), total=figures.total))
+    return AiActions(total=total.total, by_type=_ai_counts(total), weekly=weekly)
 
 
-def user_activity(days: Sequence[StoredDay], window: Window) -> dict[str, object]:
+def user_activity(days: Sequence[StoredDay], window: Window) -> UserActivity:
     """SPEC §6: lifecycle events counted in the window and per ISO week."""
     names = tuple(LIFECYCLE_COUNTS.values())
     totals = dict.fromkeys(names, 0)
@@ -147,11 +228,11 @@ def user_activity(days: Sequence[StoredDay], window: Window) -> dict[str, object
         for name in names:
             totals[name] += stored.lifecycle.get(name, 0)
             week[name] += stored.lifecycle.get(name, 0)
-    weekly = [{"week_start": w.isoformat(), **weeks.get(w, dict.fromkeys(names, 0))} for w in window_weeks(window)]
-    return {"totals": totals, "weekly": weekly}
+    weekly = [LifecycleWeek(w.isoformat(), **weeks.get(w, dict.fromkeys(names, 0))) for w in window_weeks(window)]
+    return UserActivity(totals=LifecycleCounts(**totals), weekly=weekly)
 
 
-def consumption_by_group(group_days: Mapping[str, Sequence[StoredDay]]) -> list[dict[str, object]]:
+def consumption_by_group(group_days: Mapping[str, Sequence[StoredDay]]) -> list[GroupConsumption]:
     """Per group: distinct users who logged in during the window, and AI actions (SPEC §3 rules)."""
     rows = []
     for group in sorted(group_days):
@@ -160,7 +241,7 @@ def consumption_by_group(group_days: Mapping[str, Sequence[StoredDay]]) -> list[
         for stored in group_days[group]:
             users |= stored.active_users
             ai.add(stored.ai)
-        rows.append({"group": group, "active_users": len(users), "ai_actions": ai.total})
+        rows.append(GroupConsumption(group=group, active_users=len(users), ai_actions=ai.total))
     return rows
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import date, datetime
 from heapq import merge
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 
 from license_usage.domain.consumption import SeatSwing
-from license_usage.domain.rollups import AiFigures, DayEvent, DayFigures, StoredDay
+from license_usage.domain.rollups import ActivitySections, AiFigures, DayEvent, DayFigures, StoredDay
 from license_usage.domain.timeframes import Window
 from license_usage.domain.timestamps import format_utc
 from license_usage.store.keys import day_partitions
@@ -241,7 +242,7 @@ def data_as_of(org_id: str) -> str | None:
         return None
 
 
-def save_report_sections(org_id: str, sections_by_window: dict[Window, dict[str, Any]]) -> None:
+def save_report_sections(org_id: str, sections_by_window: dict[Window, ActivitySections]) -> None:
     with ReportSectionsRecord.batch_write() as batch:
         for window, sections in sections_by_window.items():
             batch.save(
@@ -250,12 +251,12 @@ def save_report_sections(org_id: str, sections_by_window: dict[Window, dict[str,
                     window.name,
                     first=window.first.isoformat(),
                     last=window.last.isoformat(),
-                    sections=sections,
+                    sections=asdict(sections),
                 )
             )
 
 
-def precomputed_sections(org_id: str, window: Window) -> dict[str, Any] | None:
+def precomputed_sections(org_id: str, window: Window) -> ActivitySections | None:
     """The sections the last rollup computed for exactly this window, if it did (one item)."""
     try:
         record = ReportSectionsRecord.get(f"REPORT#{org_id}", window.name)
@@ -263,5 +264,4 @@ def precomputed_sections(org_id: str, window: Window) -> dict[str, Any] | None:
         return None
     if (record.first, record.last) != (window.first.isoformat(), window.last.isoformat()):
         return None
-    sections: dict[str, Any] = record.sections
-    return sections
+    return ActivitySections.from_json(record.sections)

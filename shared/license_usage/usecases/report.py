@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 from license_usage.domain.consumption import plan_figures
-from license_usage.domain.plans import Plan, overlaps
-from license_usage.domain.rollups import ai_actions, consumption_by_group, user_activity
+from license_usage.domain.plans import Plan, PlanType, overlaps
+from license_usage.domain.rollups import ActivitySections, ai_actions, consumption_by_group, user_activity
 from license_usage.domain.timeframes import Window, resolve_window
 from license_usage.domain.timestamps import display_utc
 from license_usage.store.dirty_days import dirty_days_of
@@ -16,38 +16,62 @@ from license_usage.store.rollups import data_as_of, precomputed_sections, roles_
 from license_usage.usecases.usage import counters_of
 
 
-def _plan_row(plan: Plan, as_of: datetime, now: datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ReportPlan:
     """A plan's figures at the end of the window (now, for a window that has not ended)."""
-    usage = plan_figures(plan, counters_of(plan), as_of, now)
-    return {
-        "plan_id": plan.plan_id,
-        "type": plan.type.value,
-        "product": plan.product,
-        "amount": plan.amount,
-        "consumed": usage.consumed,
-        "available": usage.available,
-        "utilization_pct": usage.utilization_pct,
-        "overage": usage.overage,
-    }
+
+    plan_id: str
+    type: PlanType
+    product: str
+    amount: int
+    consumed: int
+    available: int
+    utilization_pct: float
+    overage: int
+
+
+@dataclass(frozen=True)
+class LicenseAiUsage:
+    org_id: str
+    window: Window
+    data_as_of: str | None
+    freshness: str  # "current", or "aggregating" while a day of the window waits for the rollup
+    plans: list[ReportPlan]
+    roles_distribution: dict[str, int]
+    sections: ActivitySections
+
+
+def _plan_row(plan: Plan, as_of: datetime, now: datetime) -> ReportPlan:
+    figures = plan_figures(plan, counters_of(plan), as_of, now)
+    return ReportPlan(
+        plan_id=plan.plan_id,
+        type=plan.type,
+        product=plan.product,
+        amount=figures.amount,
+        consumed=figures.consumed,
+        available=figures.available,
+        utilization_pct=figures.utilization_pct,
+        overage=figures.overage,
+    )
 
 
 def _window_end(window: Window) -> datetime:
     return datetime.combine(window.last + timedelta(days=1), time(), UTC)
 
 
-def activity_sections(org_id: str, window: Window) -> dict[str, Any]:
+def activity_sections(org_id: str, window: Window) -> ActivitySections:
     """The report's sections that add up days: user activity, groups and AI actions."""
     days, groups = stored_days(org_id, window.first, window.last)
-    return {
-        "user_activity": user_activity(days, window),
-        "consumption_by_group": consumption_by_group(groups),
-        "ai_actions": ai_actions(days, window),
-    }
+    return ActivitySections(
+        user_activity=user_activity(days, window),
+        consumption_by_group=consumption_by_group(groups),
+        ai_actions=ai_actions(days, window),
+    )
 
 
 def license_ai_usage(
     org_id: str, timeframe: str, first: date | None, last: date | None, now: datetime
-) -> dict[str, Any]:
+) -> LicenseAiUsage:
     window = resolve_window(timeframe, now.date(), first, last)
     window_start = datetime.combine(window.first, time(), UTC)
     as_of = min(now, _window_end(window) - timedelta(microseconds=1))
@@ -57,13 +81,12 @@ def license_ai_usage(
         sections = activity_sections(org_id, window)
     pending = [day for day in dirty_days_of(org_id) if window.first.isoformat() <= day <= window.last.isoformat()]
     rolled_up_at = data_as_of(org_id)
-    return {
-        "org_id": org_id,
-        "timeframe": {"name": window.name, "from": window.first.isoformat(), "to": window.last.isoformat()},
-        "data_as_of": display_utc(rolled_up_at) if rolled_up_at else None,
-        # Events of the window's days are waiting for the next rollup.
-        "freshness": "aggregating" if pending else "current",
-        "license_usage": {"plans": [_plan_row(plan, as_of, now) for plan in plans]},
-        "roles_distribution": roles_at(org_id, window.last),
-        **sections,
-    }
+    return LicenseAiUsage(
+        org_id=org_id,
+        window=window,
+        data_as_of=display_utc(rolled_up_at) if rolled_up_at else None,
+        freshness="aggregating" if pending else "current",
+        plans=[_plan_row(plan, as_of, now) for plan in plans],
+        roles_distribution=roles_at(org_id, window.last),
+        sections=sections,
+    )

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
+from license_usage.api.models.common import ErrorDetail
 from license_usage.domain.events import (
     EVENT_TYPES,
     MAX_EVENTS_PER_BATCH,
@@ -75,10 +76,16 @@ class EventIn(BaseModel):
         return value
 
 
+class EventBatchDocument(BaseModel):
+    """The body as the OpenAPI document describes it (``EventBatch`` is what is parsed)."""
+
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
+
+
 class RejectedEvent(BaseModel):
     index: int
     id: str | None
-    errors: list[dict[str, str]]
+    errors: list[ErrorDetail]
 
 
 class IngestResult(BaseModel):

@@ -2,21 +2,88 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
+
+from license_usage.domain.plans import PlanType
+
+
+class TimeframeOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str
+    from_: date = Field(alias="from")
+    to: date
+
+
+class ReportPlanOut(BaseModel):
+    plan_id: str
+    type: PlanType
+    product: str
+    amount: int
+    consumed: int
+    available: int
+    utilization_pct: float
+    overage: int
+
+
+class LicenseUsageOut(BaseModel):
+    plans: list[ReportPlanOut]
+
+
+class LifecycleCountsOut(BaseModel):
+    added: int
+    invited: int
+    deactivated: int
+    deleted: int
+
+
+class LifecycleWeekOut(LifecycleCountsOut):
+    week_start: date
+
+
+class UserActivityOut(BaseModel):
+    totals: LifecycleCountsOut
+    weekly: list[LifecycleWeekOut]
+
+
+class GroupConsumptionOut(BaseModel):
+    group: str
+    active_users: int
+    ai_actions: int
+
+
+class AiCountsOut(BaseModel):
+    quality_check: int
+    suggest_alignment: int
+    suggest_goal: int
+
+
+class AiWeekOut(AiCountsOut):
+    week_start: date
+    total: int
+
+
+class AiActionsOut(BaseModel):
+    total: int
+    by_type: AiCountsOut
+    weekly: list[AiWeekOut]
 
 
 class LicenseAiUsageReport(BaseModel):
+    """SPEC §6."""
+
     org_id: str
-    timeframe: dict[str, str]
+    timeframe: TimeframeOut
     data_as_of: str | None
-    freshness: str
-    license_usage: dict[str, list[dict[str, Any]]]
-    user_activity: dict[str, Any]
+    freshness: Literal["current", "aggregating"]
+    license_usage: LicenseUsageOut
+    user_activity: UserActivityOut
     roles_distribution: dict[str, int]
-    consumption_by_group: list[dict[str, Any]]
-    ai_actions: dict[str, Any]
+    consumption_by_group: list[GroupConsumptionOut]
+    ai_actions: AiActionsOut
 
 
 class SeatHistoryDay(BaseModel):

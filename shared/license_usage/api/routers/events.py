@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from license_usage.api.caller import current_principal
 from license_usage.api.errors import field_errors
-from license_usage.api.models.events import EventBatch, EventIn, IngestResult, RejectedEvent
+from license_usage.api.models.common import ErrorDetail
+from license_usage.api.models.events import EventBatch, EventBatchDocument, EventIn, IngestResult, RejectedEvent
 from license_usage.domain import access
 from license_usage.domain.errors import InvalidRequest, MalformedBody, PayloadTooLarge
 from license_usage.domain.events import MAX_BODY_BYTES, UsageEvent, counted_quantity, missing_fields, timestamp_problem
@@ -45,15 +46,19 @@ def _parse_batch(raw: bytes) -> list[Any]:
         ) from None
 
 
+def _details(problems: list[dict[str, str]]) -> list[ErrorDetail]:
+    return [ErrorDetail(**problem) for problem in problems]
+
+
 def _accept_or_reject(index: int, raw: Any, org_id: str, source: str, now: datetime) -> UsageEvent | RejectedEvent:
     """One event of the batch, checked on its own (SPEC §4)."""
     if not isinstance(raw, dict):
-        return RejectedEvent(index=index, id=None, errors=[{"field": "", "message": "must be a JSON object"}])
+        return RejectedEvent(index=index, id=None, errors=[ErrorDetail(field="", message="must be a JSON object")])
     event_id = raw["id"] if isinstance(raw.get("id"), str) else None
     try:
         event = EventIn.model_validate(raw)
     except ValidationError as error:
-        return RejectedEvent(index=index, id=event_id, errors=field_errors(error.errors()))
+        return RejectedEvent(index=index, id=event_id, errors=_details(field_errors(error.errors())))
     present = {name for name in event.model_fields_set if getattr(event, name) is not None}
     problems = [
         {"field": name, "message": f"is required for {event.type}"} for name in missing_fields(event.type, present)
@@ -62,7 +67,7 @@ def _accept_or_reject(index: int, raw: Any, org_id: str, source: str, now: datet
     if time_problem is not None:
         problems.append({"field": "timestamp", "message": time_problem})
     if problems:
-        return RejectedEvent(index=index, id=event_id, errors=problems)
+        return RejectedEvent(index=index, id=event_id, errors=_details(problems))
     return UsageEvent(
         org_id=org_id,
         id=event.id,
@@ -84,7 +89,12 @@ def _accept_or_reject(index: int, raw: Any, org_id: str, source: str, now: datet
 
 # Validation is done here rather than by Powertools, so that a body over 1 MB is refused
 # before it is parsed and one bad event rejects only itself.
-@router.post("/v1/events", summary="Send usage events", enable_validation=False)
+@router.post(
+    "/v1/events",
+    summary="Send usage events",
+    enable_validation=False,
+    responses={200: {"description": "What was stored", "content": {"application/json": {"model": IngestResult}}}},
+)
 def post_events() -> dict[str, Any]:
     principal = current_principal(router)
     access.require(principal, access.INGEST)
@@ -97,7 +107,7 @@ def post_events() -> dict[str, Any]:
     valid = [(index, item) for index, item in enumerate(checked) if isinstance(item, UsageEvent)]
     recorded = record_events(principal.org_id, valid, now)
     rejected = [item for item in checked if isinstance(item, RejectedEvent)] + [
-        RejectedEvent(index=r.index, id=r.event_id, errors=[{"field": r.field, "message": r.message}])
+        RejectedEvent(index=r.index, id=r.event_id, errors=[ErrorDetail(field=r.field, message=r.message)])
         for r in recorded.refused
     ]
     return IngestResult(
@@ -105,3 +115,7 @@ def post_events() -> dict[str, Any]:
         duplicates=recorded.duplicates,
         rejected=sorted(rejected, key=lambda item: item.index),
     ).model_dump()
+
+
+# The body this route parses itself, for the OpenAPI document (api/openapi.py).
+REQUEST_BODIES = {("/v1/events", "post"): EventBatchDocument}

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import BaseModel
 
 router = Router()
 
 
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
 @router.get("/v1/health", summary="Liveness check")
-def health() -> dict[str, str]:
-    return {"status": "ok"}
+def health() -> Health:
+    return Health(status="ok")

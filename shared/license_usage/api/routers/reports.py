@@ -13,9 +13,15 @@ from license_usage.api.models.common import DEFAULT_PAGE_SIZE, Cursor, OrgId, Pa
 from license_usage.api.models.reports import (
     ActivityEntry,
     ActivityPage,
+    AiActionsOut,
+    GroupConsumptionOut,
     LicenseAiUsageReport,
+    LicenseUsageOut,
+    ReportPlanOut,
     SeatHistory,
     SeatHistoryDay,
+    TimeframeOut,
+    UserActivityOut,
 )
 from license_usage.domain import access
 from license_usage.domain.errors import InvalidRequest
@@ -40,7 +46,25 @@ def get_report(
     to: Day = None,
 ) -> LicenseAiUsageReport:
     access.require(current_principal(router), access.READERS, org_id)
-    return LicenseAiUsageReport(**license_ai_usage(org_id, timeframe, from_, to, utc_now()))
+    report = license_ai_usage(org_id, timeframe, from_, to, utc_now())
+    sections = report.sections
+    return LicenseAiUsageReport(
+        org_id=report.org_id,
+        timeframe=TimeframeOut.model_validate(
+            {"name": report.window.name, "from": report.window.first, "to": report.window.last}
+        ),
+        data_as_of=report.data_as_of,
+        freshness="aggregating" if report.freshness == "aggregating" else "current",
+        license_usage=LicenseUsageOut(
+            plans=[ReportPlanOut.model_validate(plan, from_attributes=True) for plan in report.plans]
+        ),
+        user_activity=UserActivityOut.model_validate(sections.user_activity, from_attributes=True),
+        roles_distribution=report.roles_distribution,
+        consumption_by_group=[
+            GroupConsumptionOut.model_validate(row, from_attributes=True) for row in sections.consumption_by_group
+        ],
+        ai_actions=AiActionsOut.model_validate(sections.ai_actions, from_attributes=True),
+    )
 
 
 @router.get("/v1/orgs/<org_id>/plans/<plan_id>/seat-history", summary="Seats in use per day")
