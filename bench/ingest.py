@@ -425,6 +425,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         assert dup.duplicates == len(events), dup
 
         with_plans: IngestRun | None = None
+        plans_dup: IngestRun | None = None
         if not args.no_plans_run:
             org = "bench-plans"
             start = stamp(now - timedelta(days=30))
@@ -432,6 +433,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             create_plan(api, org, {"type": "mau", "product": "learn", "amount": args.users * 2, "start": start})
             print("(a') the same events for an organization with a seats and a mau plan…", flush=True)
             with_plans = send_batches(ingest, meter, org, bodies, "ingest-plans", len(events))
+            # Resends are counted again (idempotently): what a fully counted duplicate costs.
+            print("(b') the same batches again for that organization (all duplicates)…", flush=True)
+            plans_dup = send_batches(ingest, meter, org, bodies, "ingest-plans-dup", len(events))
+            assert plans_dup.duplicates == len(events), plans_dup
         events_table = local.names["EventsTable"]
 
     ratio = new.per_second / floor.per_second
@@ -481,6 +486,21 @@ def main(argv: Sequence[str] | None = None) -> None:
                 None,
             ),
         ]
+    if plans_dup is not None:
+        figures += [
+            Figure(
+                "(b') WCU per duplicate with a seats + mau plan",
+                f"{plans_dup.capacity.write / plans_dup.duplicates:.3f}",
+                "≤ 1.0",
+                plans_dup.capacity.write / plans_dup.duplicates <= 1.0,
+            ),
+            Figure(
+                "(b') RCU per duplicate with a seats + mau plan",
+                f"{plans_dup.capacity.read / plans_dup.duplicates:.3f}",
+                "",
+                None,
+            ),
+        ]
     figures += import_figures(imports)
     print_table("Ingest figures", figures)
 
@@ -499,6 +519,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         breakdown(
             f"(a') {with_plans.accepted:,} new events with a seats + mau plan, wall time {with_plans.seconds:.1f} s",
             with_plans.capacity,
+        )
+    if plans_dup is not None:
+        breakdown(
+            f"(b') {plans_dup.duplicates:,} duplicates with plans, wall time {plans_dup.seconds:.1f} s",
+            plans_dup.capacity,
         )
     print("\n(c) where import time goes, ms per top-level package (-X importtime, one run each, self times summed):")
     for line in profile:
