@@ -484,7 +484,7 @@ class Gateway:
             pass
 
         Handler.gateway = gateway
-        server = ThreadingHTTPServer((self.host, self.port), Handler)
+        server = _Server((self.host, self.port), Handler)
         server.daemon_threads = True
         self._server = server
         threading.Thread(target=server.serve_forever, name="gateway", daemon=True).start()
@@ -512,20 +512,60 @@ def _error_type(kind: str) -> str:
     )
 
 
+class _Server(ThreadingHTTPServer):
+    # The default backlog (5) resets connections when a few dozen clients connect at once.
+    request_queue_size = 1024
+
+
+def _error_body(code: str, message: str) -> bytes:
+    """SPEC §5's error shape, for what the gateway refuses before any function runs."""
+    return json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as clients of API Gateway expect
     gateway: Gateway
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The HTTP server's own refusals (a header too large, a malformed request line) in the
+        API's error shape rather than an HTML page."""
+        body = _error_body(f"http_{code}", message or explain or "The request could not be read.")
+        self.close_connection = True
+        self.send_response(code, message)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
+
+    def _content_length(self) -> int | None:
+        text = self.headers.get("Content-Length")
+        if text is None:
+            return 0
+        try:
+            length = int(text.strip())
+        except ValueError:
+            return None
+        return length if length >= 0 else None
+
     def _serve(self) -> None:
         started = time.monotonic()
         headers = _header_pairs(self.headers)
-        length = int(self.headers.get("Content-Length") or 0)
+        length = self._content_length()
+        if length is None:
+            self.send_error(400, "Content-Length is not a number of bytes.")
+            return
         if length > MAX_PAYLOAD_BYTES:
             # Not read: answer at once and drop the connection, as API Gateway does.
             response = self.gateway._gateway_response(self._route_or_none(), "REQUEST_TOO_LARGE", str(uuid.uuid4()))
             self.close_connection = True
         else:
-            body = self.rfile.read(length) if length else self._read_chunked()
+            try:
+                body = self.rfile.read(length) if length else self._read_chunked()
+            except ValueError:
+                self.send_error(400, "The chunked body is malformed.")
+                return
             try:
                 response = self.gateway.handle(self.command, self.path, headers, body, self.client_address[0])
             except Exception as exc:  # a bug here must not kill the server thread silently

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import threading
 from dataclasses import dataclass
@@ -76,7 +77,19 @@ def local_overrides(config: StackConfig, jwks_url: str) -> dict[str, str]:
         "AWS_SHARED_CREDENTIALS_FILE": str(config.state_dir / "aws-credentials-none"),
         "AWS_EC2_METADATA_DISABLED": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
+        "CURSOR_SIGNING_KEY": cursor_signing_key(config.state_dir),
     }
+
+
+def cursor_signing_key(state_dir: Path) -> str:
+    """The stack's own cursor key (template parameter ``CursorSigningKey``), kept with its state so
+    that cursors stay valid across a restart and ``usage-local invoke`` signs alike."""
+    path = state_dir / "auth" / "cursor-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def base_environment(template: Template, config: StackConfig, jwks_url: str) -> dict[str, str]:

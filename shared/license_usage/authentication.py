@@ -44,6 +44,10 @@ def principal_from_token(token: str) -> Principal:
         )
     except jwt.PyJWTError as error:
         raise Unauthenticated(f"The bearer token is not valid: {error}.") from None
+    for name in ("exp", "iat", "nbf"):
+        # RFC 7519: NumericDate is a JSON number (PyJWT also takes a numeric string).
+        if name in claims and (isinstance(claims[name], bool) or not isinstance(claims[name], int | float)):
+            raise Unauthenticated(f"The bearer token is not valid: {name} must be a number.")
     try:
         role = Role(_claim(claims, "role") or "")
     except ValueError:

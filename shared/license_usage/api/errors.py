@@ -17,6 +17,7 @@ logger = Logger(child=True)
 
 STATUS_OF_ERROR: dict[type[errors.DomainError], HTTPStatus] = {
     errors.MalformedBody: HTTPStatus.BAD_REQUEST,
+    errors.InvalidCursor: HTTPStatus.BAD_REQUEST,
     errors.Unauthenticated: HTTPStatus.UNAUTHORIZED,
     errors.Forbidden: HTTPStatus.FORBIDDEN,
     errors.NotFound: HTTPStatus.NOT_FOUND,

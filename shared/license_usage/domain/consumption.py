@@ -278,7 +278,10 @@ def forecast_exhausted_on(plan: Plan, consumed: int, recent_consumption: int, no
     if recent_consumption <= 0:
         return None
     rate_per_day = recent_consumption / FORECAST_WINDOW_DAYS
-    exhausted = now.date() + timedelta(days=math.ceil(remaining / rate_per_day))
+    days = math.ceil(remaining / rate_per_day)
+    if days > (plan.end - now).days + 1:
+        return None  # not before the plan's end (and no date past 9999 is computed)
+    exhausted = now.date() + timedelta(days=days)
     return exhausted if datetime.combine(exhausted, time(), UTC) < plan.end else None
 
 

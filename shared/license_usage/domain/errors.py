@@ -48,3 +48,9 @@ class MalformedBody(DomainError):
 
 class PayloadTooLarge(DomainError):
     code = "payload_too_large"
+
+
+class InvalidCursor(DomainError):
+    """A list cursor this service did not issue for this list, or altered (400, before any read)."""
+
+    code = "invalid_cursor"

@@ -48,6 +48,7 @@ ACTIVITY_TYPES = frozenset(
 MAX_EVENTS_PER_BATCH = 1000
 MAX_BODY_BYTES = 1024 * 1024
 MAX_PROPERTIES_BYTES = 4 * 1024
+MAX_PROPERTIES_DEPTH = 32  # SPEC §4: nested at most 32 levels (the object itself is level 1)
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 MAX_EVENT_AGE = timedelta(days=400)
 # Raw events are kept past the latest possible late arrival, so a late event's whole day can
@@ -117,3 +118,21 @@ def timestamp_problem(timestamp: datetime, now: datetime) -> str | None:
     if timestamp < now - MAX_EVENT_AGE:
         return "is older than 400 days"
     return None
+
+
+def nesting_depth(value: object) -> int:
+    """How deeply a JSON value nests objects and arrays (a scalar is 0, ``{}`` 1), without
+    recursion, so that no stored value can exhaust the stack of whoever reads it."""
+    deepest = 0
+    pending: list[tuple[object, int]] = [(value, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict):
+            children: list[object] = list(node.values())
+        elif isinstance(node, list):
+            children = list(node)
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        pending.extend((child, depth + 1) for child in children)
+    return deepest

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from license_usage.domain.errors import Conflict, InvalidRequest
+from license_usage.domain.timestamps import LATEST, add_capped
 
 
 class PlanType(StrEnum):
@@ -60,14 +61,17 @@ class Plan:
             return PlanStatus.FUTURE
         if now < self.end:
             return PlanStatus.CURRENT
-        if now < self.end + timedelta(days=self.grace_days):
+        if now < add_capped(self.end, timedelta(days=self.grace_days)):
             return PlanStatus.GRACE
         return PlanStatus.PAST
 
 
 def one_year_after(start: datetime) -> datetime:
-    """The same instant a calendar year later; 29 February maps to 28 February."""
+    """The same instant a calendar year later; 29 February maps to 28 February. A plan starting
+    in 9999 ends at the end of 9999 at the latest (no instant after it is taken)."""
     year = start.year + 1
+    if year > LATEST.year:
+        return LATEST
     day = min(start.day, calendar.monthrange(year, start.month)[1])
     return start.replace(year=year, day=day)
 
@@ -140,6 +144,8 @@ def month_of(instant: datetime) -> str:
 
 
 def _next_month_start(instant: datetime) -> datetime:
+    if instant.month == 12 and instant.year == LATEST.year:
+        return LATEST
     if instant.month == 12:
         return datetime(instant.year + 1, 1, 1, tzinfo=UTC)
     return datetime(instant.year, instant.month + 1, 1, tzinfo=UTC)

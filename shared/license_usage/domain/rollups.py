@@ -251,5 +251,7 @@ def window_weeks(window: Window) -> list[date]:
     week = iso_week_start(window.first)
     while week <= window.last:
         weeks.append(week)
+        if week > date.max - timedelta(days=7):
+            break  # the last week of 9999
         week += timedelta(days=7)
     return weeks

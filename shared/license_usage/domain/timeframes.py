@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from license_usage.domain.errors import InvalidRequest
+from license_usage.domain.timestamps import check_day, end_of_day
 
 TIMEFRAMES = (
     "this_month",
@@ -25,6 +26,15 @@ class Window:
     name: str
     first: date  # included
     last: date  # included
+
+    @property
+    def starts_at(self) -> datetime:
+        return datetime.combine(self.first, time(), UTC)
+
+    @property
+    def ends_at(self) -> datetime:
+        """The window's last instant (inclusive: 9999-12-31 has no day after it)."""
+        return end_of_day(self.last)
 
     def days(self) -> list[date]:
         return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
@@ -73,6 +83,11 @@ def resolve_window(name: str, today: date, first: date | None = None, last: date
                 "A custom timeframe needs from and to (YYYY-MM-DD).",
                 [{"field": "from" if first is None else "to", "message": "is required"}],
             )
+        for field, day in (("from", first), ("to", last)):
+            try:
+                check_day(day)
+            except ValueError as error:
+                raise InvalidRequest(f"{field} {error}.", [{"field": field, "message": str(error)}]) from None
         if last < first:
             raise InvalidRequest("to must not be before from.", [{"field": "to", "message": "is before from"}])
         if (last - first).days >= MAX_CUSTOM_DAYS:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 # RFC 3339 date-time: a 'T', seconds, optional fraction, and a mandatory 'Z' or numeric offset.
 _RFC3339 = re.compile(
@@ -11,8 +11,38 @@ _RFC3339 = re.compile(
 )
 
 
+# Every instant and date the service takes lies in the years 1970 to 9999 (UTC), so that every
+# figure, key and sortable text of one can be computed and stored (SPEC §2: all times are UTC).
+EARLIEST_DAY = date(1970, 1, 1)
+LATEST_DAY = date(9999, 12, 31)
+EARLIEST = datetime.combine(EARLIEST_DAY, time(), UTC)
+LATEST = datetime.combine(LATEST_DAY, time.max, UTC)
+OUT_OF_RANGE = "must lie in the years 1970 to 9999 (UTC)"
+
+
+def check_day(day: date) -> date:
+    """A date the API takes: in the years 1970 to 9999."""
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ValueError(OUT_OF_RANGE)
+    return day
+
+
+def add_capped(instant: datetime, delta: timedelta) -> datetime:
+    """``instant + delta``, no later than the last instant of 9999 (and no earlier than 1970)."""
+    try:
+        return min(LATEST, max(EARLIEST, instant + delta))
+    except OverflowError:
+        return LATEST if delta > timedelta(0) else EARLIEST
+
+
+def end_of_day(day: date) -> datetime:
+    """The last instant of a UTC day (its end, inclusive: the end of 9999-12-31 has no day after)."""
+    return datetime.combine(day, time.max, UTC)
+
+
 def parse_rfc3339(text: str) -> datetime:
-    """Parse an RFC 3339 timestamp (``Z`` or an offset is required) and convert it to UTC.
+    """Parse an RFC 3339 timestamp (``Z`` or an offset is required) and convert it to UTC: the one
+    bounded instant type of every timestamp the API takes (events, plans, windows, cursors).
 
     ``2024-02-29T23:30:00-08:00`` becomes ``2024-03-01T07:30:00Z`` (SPEC §2)."""
     match = _RFC3339.fullmatch(text)
@@ -26,7 +56,13 @@ def parse_rfc3339(text: str) -> datetime:
         parsed = datetime.fromisoformat(f"{day}T{clock}.{micro}{offset}")
     except ValueError:
         raise ValueError("is not a real date and time") from None
-    return parsed.astimezone(UTC)
+    try:
+        instant = parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(OUT_OF_RANGE) from None
+    if not EARLIEST <= instant <= LATEST:
+        raise ValueError(OUT_OF_RANGE)
+    return instant
 
 
 def format_utc(instant: datetime) -> str:

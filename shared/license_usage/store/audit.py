@@ -65,7 +65,7 @@ def list_audit(org_id: str, limit: int, cursor: str | None) -> Page[AuditRecord]
         partition,
         scan_index_forward=False,
         limit=limit,
-        last_evaluated_key=decode_cursor(cursor, partition),
+        last_evaluated_key=decode_cursor(cursor, f"audit/{partition}"),
     )
     items = list(result)
-    return Page(items, encode_cursor(result.last_evaluated_key))
+    return Page(items, encode_cursor(result.last_evaluated_key, f"audit/{partition}"))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -15,11 +13,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from license_usage.domain.directory import DirectoryChange, lifecycle_change
-from license_usage.domain.errors import InvalidRequest
 from license_usage.domain.events import DIRECTORY_EVENT_TYPES, UsageEvent
 from license_usage.domain.timestamps import format_utc, parse_rfc3339, utc_day
 from license_usage.store.keys import day_partition, day_partitions, event_key
-from license_usage.store.pages import Page
+from license_usage.store.pages import Page, decode_state, encode_state
 from license_usage.store.tables import EventRecord
 
 # Conditional puts cannot be batched, so a batch's puts run side by side.
@@ -133,23 +130,6 @@ def directory_changes(org_id: str, days: Iterable[str]) -> list[DirectoryChange]
     return changes
 
 
-def _activity_cursor(day: str, before: str, scope: str) -> str:
-    raw = json.dumps({"scope": scope, "day": day, "before": before}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _read_activity_cursor(cursor: str, scope: str) -> tuple[str, str]:
-    try:
-        state = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        day, before, cursor_scope = str(state["day"]), str(state["before"]), state["scope"]
-        date.fromisoformat(day)
-    except (ValueError, KeyError, TypeError):
-        raise InvalidRequest("cursor is not one this list returned.") from None
-    if cursor_scope != scope:
-        raise InvalidRequest("cursor belongs to another list.")
-    return day, before
-
-
 def activity_log(
     org_id: str,
     plan_id: str,
@@ -164,9 +144,11 @@ def activity_log(
     one organization-day at a time from the ``by_day`` index (its events' and its directory
     events' partitions, merged), so a page reads its days only. The cursor is the day and the
     order key (``<timestamp>#<id>``, unique) of the page's last entry."""
-    scope = f"{org_id}/{plan_id}"
-    day_text, before = _read_activity_cursor(cursor, scope) if cursor else (utc_day(last).isoformat(), None)
-    day = date.fromisoformat(day_text)
+    scope = f"activity/{org_id}/{plan_id}"
+    day, before = utc_day(last), None
+    if cursor:
+        state = decode_state(cursor, scope)
+        day, before = min(day, date.fromisoformat(str(state["day"]))), str(state["before"])
     low, high = f"{format_utc(first)}#", before or f"{format_utc(last)}#~"
     condition = (EventRecord.type.is_in(*sorted(types))) & (
         EventRecord.product.does_not_exist() | (EventRecord.product == product)
@@ -192,7 +174,7 @@ def activity_log(
                 continue  # another plan's seat
             items.append(record)
             if len(items) == limit:
-                return Page(items, _activity_cursor(day.isoformat(), record.at, scope))
+                return Page(items, encode_state({"day": day.isoformat(), "before": record.at}, scope))
         day -= timedelta(days=1)
         before = None
         high = f"{format_utc(last)}#~"

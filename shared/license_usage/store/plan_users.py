@@ -283,10 +283,10 @@ def list_plan_users(plan_id: str, limit: int, cursor: str | None) -> Page[PlanUs
         partition,
         PlanUserRecord.sk.startswith(USER_PREFIX),
         limit=limit,
-        last_evaluated_key=decode_cursor(cursor, partition),
+        last_evaluated_key=decode_cursor(cursor, f"users/{partition}"),
     )
     users = [_plan_user(plan_id, record.user_id, record) for record in result]
-    return Page(users, encode_cursor(result.last_evaluated_key))
+    return Page(users, encode_cursor(result.last_evaluated_key, f"users/{partition}"))
 
 
 def all_plan_users(plan_id: str) -> Iterator[PlanUser]:

@@ -240,13 +240,13 @@ def flagged_over_amount(limit: int, cursor: str | None) -> Page[tuple[str, str]]
     result = PlanCounterRecord.overdrafts.query(
         OVERDRAFT_PARTITION,
         limit=limit,
-        last_evaluated_key=decode_cursor(cursor, OVERDRAFT_PARTITION, attribute="overdraft_pk"),
+        last_evaluated_key=decode_cursor(cursor, "overdrafts"),
     )
     found = []
     for record in result:
         org_id, _, plan_id = (record.overdraft_sk or "").partition("#")
         found.append((org_id, plan_id))
-    return Page(found, encode_cursor(result.last_evaluated_key))
+    return Page(found, encode_cursor(result.last_evaluated_key, "overdrafts"))
 
 
 def set_inactive_assignments(plan_id: str, count: int) -> None:

@@ -9,7 +9,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from license_usage.domain.errors import InvalidRequest
-from license_usage.domain.events import ACTIVITY_TYPES, MAX_EVENT_AGE, MAX_FUTURE_SKEW
+from license_usage.domain.events import (
+    ACTIVITY_TYPES,
+    MAX_EVENT_AGE,
+    MAX_FUTURE_SKEW,
+    MAX_PROPERTIES_DEPTH,
+    nesting_depth,
+)
 from license_usage.domain.timestamps import display_utc
 from license_usage.store.events import activity_log
 from license_usage.store.pages import Page
@@ -25,6 +31,16 @@ class ActivityItem:
     instance_id: str | None
     product: str | None
     details: dict[str, Any]
+
+
+def _readable(properties: dict[str, Any] | None) -> dict[str, Any]:
+    """An event's properties as the log shows them: ingest keeps them to 32 levels, but an event
+    stored before that rule must not break the page that lists it."""
+    if properties is None:
+        return {}
+    if nesting_depth(properties) > MAX_PROPERTIES_DEPTH:
+        return {"properties_omitted": f"nested deeper than {MAX_PROPERTIES_DEPTH} levels"}
+    return dict(properties)
 
 
 def activity_types(requested: Iterable[str] | None) -> frozenset[str]:
@@ -59,7 +75,7 @@ def activity_of(
     page = activity_log(org_id, plan_id, plan.product, types, start, end, limit, cursor)
     items = []
     for record in page.items:
-        properties = dict(record.properties or {})
+        properties = _readable(record.properties)
         instance = properties.pop("instance_id", None) or record.source
         if record.feature:
             properties["feature"] = record.feature

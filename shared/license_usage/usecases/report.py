@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 
 from license_usage.domain.consumption import plan_figures
-from license_usage.domain.plans import Plan, PlanType, overlaps
+from license_usage.domain.plans import Plan, PlanType
 from license_usage.domain.rollups import ActivitySections, ai_actions, consumption_by_group, user_activity
 from license_usage.domain.timeframes import Window, resolve_window
 from license_usage.domain.timestamps import display_utc
@@ -55,10 +55,6 @@ def _plan_row(plan: Plan, as_of: datetime, now: datetime) -> ReportPlan:
     )
 
 
-def _window_end(window: Window) -> datetime:
-    return datetime.combine(window.last + timedelta(days=1), time(), UTC)
-
-
 def activity_sections(org_id: str, window: Window) -> ActivitySections:
     """The report's sections that add up days: user activity, groups and AI actions."""
     days, groups = stored_days(org_id, window.first, window.last)
@@ -73,9 +69,8 @@ def license_ai_usage(
     org_id: str, timeframe: str, first: date | None, last: date | None, now: datetime
 ) -> LicenseAiUsage:
     window = resolve_window(timeframe, now.date(), first, last)
-    window_start = datetime.combine(window.first, time(), UTC)
-    as_of = min(now, _window_end(window) - timedelta(microseconds=1))
-    plans = [p for p in plans_of_org(org_id) if overlaps(p.start, p.end, window_start, _window_end(window))]
+    as_of = min(now, window.ends_at)
+    plans = [p for p in plans_of_org(org_id) if p.start <= window.ends_at and window.starts_at < p.end]
     sections = precomputed_sections(org_id, window) if window.name != "custom" else None
     if sections is None:
         sections = activity_sections(org_id, window)

@@ -9,11 +9,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
+from license_usage.api.json_body import non_finite_numbers
 from license_usage.api.models.common import ErrorDetail
 from license_usage.domain.events import (
     EVENT_TYPES,
     MAX_EVENTS_PER_BATCH,
     MAX_PROPERTIES_BYTES,
+    MAX_PROPERTIES_DEPTH,
+    nesting_depth,
 )
 from license_usage.domain.timestamps import parse_rfc3339
 
@@ -71,7 +74,14 @@ class EventIn(BaseModel):
     @field_validator("properties")
     @classmethod
     def _small_properties(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(json.dumps(value, separators=(",", ":")).encode()) > MAX_PROPERTIES_BYTES:
+        """SPEC §4: at most 4 KB as JSON, nested at most 32 levels, no NaN or Infinity."""
+        if value is None:
+            return None
+        if non_finite_numbers(value):
+            raise ValueError("must not hold NaN, Infinity or numbers out of a double's range")
+        if nesting_depth(value) > MAX_PROPERTIES_DEPTH:
+            raise ValueError(f"must be nested at most {MAX_PROPERTIES_DEPTH} levels")
+        if len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode()) > MAX_PROPERTIES_BYTES:
             raise ValueError("must be at most 4 KB as JSON")
         return value
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
@@ -17,15 +17,22 @@ def _instant(value: object) -> datetime:
     return parse_rfc3339(value)
 
 
+# Bounded numbers: every amount fits a DynamoDB number and every sum of them a Python int
+# figure (SPEC §5 leaves the upper bound open; a billion seats or credits is beyond any plan).
+MAX_AMOUNT = 1_000_000_000
+Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT)]
+Overdraft = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)]
+
+
 class PlanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: PlanType
     product: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
-    amount: StrictInt
+    amount: Amount
     start: datetime
     end: datetime | None = None
-    overdraft: StrictInt = 0
+    overdraft: Overdraft = 0
     enforcement: Enforcement = Enforcement.SOFT
     grace_days: StrictInt = Field(default=0, le=365)
 
@@ -42,8 +49,8 @@ class RenewalIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: StrictInt | None = None
-    overdraft: StrictInt | None = None
+    amount: Amount | None = None
+    overdraft: Overdraft | None = None
     enforcement: Enforcement | None = None
     grace_days: StrictInt | None = Field(default=None, le=365)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 
 from license_usage.api.caller import current_principal
 from license_usage.api.errors import field_errors
+from license_usage.api.json_body import TOO_DEEP, NestedTooDeeply, parse_json
 from license_usage.api.models.common import ErrorDetail
 from license_usage.api.models.events import EventBatch, EventBatchDocument, EventIn, IngestResult, RejectedEvent
 from license_usage.domain import access
@@ -34,7 +34,9 @@ def _parse_batch(raw: bytes) -> list[Any]:
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The body is {len(raw)} bytes; at most {MAX_BODY_BYTES} are accepted.")
     try:
-        document = json.loads(raw)
+        document = parse_json(raw)
+    except NestedTooDeeply:
+        raise InvalidRequest('The body must be {"events": [...]}: it nests too deeply.') from None
     except ValueError:
         raise MalformedBody("The body is not valid JSON.") from None
     try:
@@ -52,6 +54,12 @@ def _details(problems: list[dict[str, str]]) -> list[ErrorDetail]:
 
 def _accept_or_reject(index: int, raw: Any, org_id: str, source: str, now: datetime) -> UsageEvent | RejectedEvent:
     """One event of the batch, checked on its own (SPEC §4)."""
+    if raw == TOO_DEEP:
+        return RejectedEvent(
+            index=index,
+            id=None,
+            errors=[ErrorDetail(field="", message="is nested too deeply (properties: at most 32 levels)")],
+        )
     if not isinstance(raw, dict):
         return RejectedEvent(index=index, id=None, errors=[ErrorDetail(field="", message="must be a JSON object")])
     event_id = raw["id"] if isinstance(raw.get("id"), str) else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -27,7 +27,8 @@ from license_usage.domain import access
 from license_usage.domain.errors import InvalidRequest
 from license_usage.domain.plans import PlanType
 from license_usage.domain.timeframes import TIMEFRAMES
-from license_usage.domain.timestamps import parse_rfc3339, utc_now
+from license_usage.domain.timestamps import check_day, parse_rfc3339, utc_now
+from license_usage.domain.timestamps import end_of_day as last_instant_of
 from license_usage.usecases.activity import activity_of, activity_types
 from license_usage.usecases.report import license_ai_usage
 from license_usage.usecases.usage import seat_history_of
@@ -94,12 +95,12 @@ def _instant(text: str | None, field: str, end_of_day: bool = False) -> datetime
     try:
         if "T" in text or "t" in text:
             return parse_rfc3339(text)
-        day = datetime.fromisoformat(text).replace(tzinfo=UTC)
+        day = check_day(date.fromisoformat(text))
     except ValueError as error:
         raise InvalidRequest(
             f"{field} is not a date or RFC 3339 timestamp.", [{"field": field, "message": str(error)}]
         ) from None
-    return day + timedelta(days=1, microseconds=-1) if end_of_day else day
+    return last_instant_of(day) if end_of_day else datetime.combine(day, time(), UTC)
 
 
 @router.get("/v1/orgs/<org_id>/plans/<plan_id>/activity", summary="Entitlement activity log, newest first")
