@@ -9,7 +9,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from license_usage.domain import errors
 
@@ -69,6 +72,14 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
             errors.InvalidRequest.code,
             "The request does not have the expected shape.",
             field_errors(problems),
+        )
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_content_type(_: RequestUnsupportedContentType) -> Response[dict[str, Any]]:
+        return error_response(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the body as JSON (Content-Type: application/json).",
         )
 
     @app.not_found
