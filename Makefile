@@ -45,6 +45,7 @@ bench: tools
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.usage
 	$(BIN)/python -m bench.rollup
+	$(BIN)/python -m bench.activity
 
 clean:
 	rm -rf $(VENV) .local

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from functools import cache
 from heapq import merge
 from typing import Any
@@ -137,26 +137,32 @@ def activity_log(
     types: frozenset[str],
     first: datetime,
     last: datetime,
+    days: Iterable[str],
     limit: int,
     cursor: str | None,
 ) -> Page[EventRecord]:
     """The plan's entitlement activity between ``first`` and ``last`` (inclusive), newest first:
     one organization-day at a time from the ``by_day`` index (its events' and its directory
-    events' partitions, merged), so a page reads its days only. The cursor is the day and the
-    order key (``<timestamp>#<id>``, unique) of the page's last entry."""
+    events' partitions, merged), reading only ``days`` (the days that hold events), so a page
+    costs queries for days that exist, not for the calendar. The cursor is the day and the order
+    key (``<timestamp>#<id>``, unique) of the page's last entry."""
     scope = f"activity/{org_id}/{plan_id}"
-    day, before = utc_day(last), None
+    newest_day, before = utc_day(last).isoformat(), None
     if cursor:
         state = decode_state(cursor, scope)
-        day, before = min(day, date.fromisoformat(str(state["day"]))), str(state["before"])
+        newest_day, before = min(newest_day, str(state["day"])), str(state["before"])
+    oldest_day = utc_day(first).isoformat()
+    candidates = sorted((d for d in set(days) if oldest_day <= d <= newest_day), reverse=True)
     low, high = f"{format_utc(first)}#", before or f"{format_utc(last)}#~"
     condition = (EventRecord.type.is_in(*sorted(types))) & (
         EventRecord.product.does_not_exist() | (EventRecord.product == product)
     )
     directory_too = bool(types & DIRECTORY_EVENT_TYPES)
     items: list[EventRecord] = []
-    while day >= utc_day(first):
-        partitions = day_partitions(org_id, day.isoformat())[: 2 if directory_too else 1]
+    for day in candidates:
+        if day != newest_day:
+            before, high = None, f"{format_utc(last)}#~"
+        partitions = day_partitions(org_id, day)[: 2 if directory_too else 1]
         newest_first = [
             EventRecord.by_day.query(
                 partition,
@@ -174,8 +180,5 @@ def activity_log(
                 continue  # another plan's seat
             items.append(record)
             if len(items) == limit:
-                return Page(items, encode_state({"day": day.isoformat(), "before": record.at}, scope))
-        day -= timedelta(days=1)
-        before = None
-        high = f"{format_utc(last)}#~"
+                return Page(items, encode_state({"day": day, "before": record.at}, scope))
     return Page(items, None)

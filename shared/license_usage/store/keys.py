@@ -9,7 +9,8 @@
 - ``ORGS`` / ``ORG#<org_id>``: the registry of organizations.
 - ``DIRTY`` / ``<org_id>#<day>``: days waiting for a rollup.
 - ``DAILY#<org_id>``, ``SEATHIST#<plan_id>``, ``ROLES#<org_id>``, ``REPORT#<org_id>``,
-  ``ROLLUP#<org_id>``: what the rollups precompute; ``AUDIT#<org_id>``: the audit trail.
+  ``ROLLUP#<org_id>``, ``ACTIVEDAYS#<org_id>``: what the rollups precompute; ``AUDIT#<org_id>``:
+  the audit trail.
 
 ``EventsTable``: pk ``<org_id>#<event id>``; the ``by_day`` index: ``<org_id>#<YYYY-MM-DD>`` (and
 ``…#directory`` for lifecycle events), sorted by the order key ``<UTC timestamp>#<id>``."""
@@ -67,6 +68,11 @@ def org_registry_key(org_id: str) -> tuple[str, str]:
 
 def dirty_day_key(org_id: str, day: str) -> tuple[str, str]:
     return DIRTY_PARTITION, f"{org_id}#{day}"
+
+
+def activity_days_partition(org_id: str) -> str:
+    """``ACTIVEDAYS#<org_id>`` / ``<YYYY-MM-DD>``: the days that hold events (the rollup keeps it)."""
+    return f"ACTIVEDAYS#{org_id}"
 
 
 def event_key(org_id: str, event_id: str) -> str:

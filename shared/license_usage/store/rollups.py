@@ -22,7 +22,7 @@ from license_usage.domain.consumption import SeatSwing
 from license_usage.domain.rollups import ActivitySections, AiFigures, DayEvent, DayFigures, StoredDay
 from license_usage.domain.timeframes import Window
 from license_usage.domain.timestamps import format_utc
-from license_usage.store.keys import day_partitions
+from license_usage.store.keys import activity_days_partition, day_partitions
 from license_usage.store.tables import EventRecord, LicensingItem
 
 _DAY_EVENT_FIELDS = ["at", "type", "user_id", "goal_id", "quantity", "group", "roles", "properties", "product"]
@@ -265,3 +265,31 @@ def precomputed_sections(org_id: str, window: Window) -> ActivitySections | None
     if (record.first, record.last) != (window.first.isoformat(), window.last.isoformat()):
         return None
     return ActivitySections.from_json(record.sections)
+
+
+# ---------------------------------------------------------------- days that hold events
+
+
+class ActivityDayRecord(LicensingItem):
+    """``ACTIVEDAYS#<org_id>`` / ``<day>``: the organization's day holds events (an index so that a
+    read of days walks only the days that exist, not the calendar)."""
+
+
+def save_activity_day(org_id: str, day: str, has_events: bool) -> None:
+    record = ActivityDayRecord(activity_days_partition(org_id), day)
+    if has_events:
+        record.save()
+    else:
+        record.delete()
+
+
+def activity_days(org_id: str, first: date, last: date) -> list[str]:
+    """The organization's days in [first, last] that the rollups found events on (one query)."""
+    return [
+        record.sk
+        for record in ActivityDayRecord.query(
+            activity_days_partition(org_id),
+            ActivityDayRecord.sk.between(first.isoformat(), last.isoformat()),
+            attributes_to_get=["pk", "sk"],
+        )
+    ]

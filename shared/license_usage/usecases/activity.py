@@ -17,9 +17,11 @@ from license_usage.domain.events import (
     nesting_depth,
 )
 from license_usage.domain.timestamps import display_utc
+from license_usage.store.dirty_days import dirty_days_of
 from license_usage.store.events import activity_log
 from license_usage.store.pages import Page
 from license_usage.store.plans import get_plan
+from license_usage.store.rollups import activity_days
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,9 @@ def activity_of(
         raise InvalidRequest("from is after to.", [{"field": "from", "message": "must not be after to"}])
     start = max(first or plan.start, now - MAX_EVENT_AGE - timedelta(days=1))
     end = min(last or now, now + MAX_FUTURE_SKEW)
-    page = activity_log(org_id, plan_id, plan.product, types, start, end, limit, cursor)
+    # The days that hold events: those the rollups indexed, and those still waiting for one.
+    days = set(activity_days(org_id, start.date(), end.date())) | set(dirty_days_of(org_id))
+    page = activity_log(org_id, plan_id, plan.product, types, start, end, days, limit, cursor)
     items = []
     for record in page.items:
         properties = _readable(record.properties)

@@ -22,6 +22,7 @@ from license_usage.store.plans import plans_of_org, seat_changes_of_day, set_ina
 from license_usage.store.rollups import (
     day_events,
     has_day_figures,
+    save_activity_day,
     save_day_figures,
     save_report_sections,
     save_roles,
@@ -59,6 +60,7 @@ def roll_up_day(org_id: str, day: str, plans: list[Plan]) -> int:
     groups = {user_id: user.group for user_id, user in users_by_id(org_id, ungrouped).items() if user.group}
     figures = day_figures(events, groups)
     save_day_figures(org_id, day, figures)
+    save_activity_day(org_id, day, bool(events))
     for plan in seats_plans:
         swing = figures.seat_swings.get(plan.plan_id)
         # A day whose seat changes were all superseded by late events keeps no swing.
