@@ -11,6 +11,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
@@ -19,7 +20,7 @@ from pynamodb.transactions import TransactWrite
 from license_usage.domain.access import Principal
 from license_usage.domain.consumption import DayCounts, MonthCounts, PlanCounters
 from license_usage.domain.errors import Conflict, NotFound
-from license_usage.domain.plans import Enforcement, Plan, PlanType
+from license_usage.domain.plans import Enforcement, Plan, PlanType, plan_months
 from license_usage.domain.timestamps import format_utc, format_utc_seconds, parse_rfc3339
 from license_usage.store.audit import audit_record
 from license_usage.store.keys import (
@@ -35,6 +36,8 @@ from license_usage.store.keys import (
 from license_usage.store.orgs import org_registration
 from license_usage.store.pages import Page, decode_cursor, encode_cursor
 from license_usage.store.tables import LicensingItem, transaction_connection
+
+logger = Logger(child=True)
 
 
 class PlanRecord(LicensingItem):
@@ -122,16 +125,32 @@ def plan_as_dict(plan: Plan) -> dict[str, Any]:
     }
 
 
+def _readable(record: PlanRecord) -> Plan | None:
+    """The plan, or None for one stored before its terms were bounded (a start in year 999, say)
+    that cannot be read back: logged, and left out, so it cannot break its organization."""
+    try:
+        plan = _plan(record)
+        plan_months(plan.start, plan.end)
+    except (ValueError, OverflowError, TypeError):
+        logger.error("unreadable plan left out", extra={"pk": record.pk, "sk": record.sk, "start": record.start})
+        return None
+    return plan
+
+
 def plans_of_org(org_id: str) -> list[Plan]:
     records = PlanRecord.query(org_partition(org_id), PlanRecord.sk.startswith("PLAN#"), consistent_read=True)
-    return sorted((_plan(r) for r in records), key=lambda plan: (plan.start, plan.plan_id))
+    plans = [plan for plan in (_readable(record) for record in records) if plan is not None]
+    return sorted(plans, key=lambda plan: (plan.start, plan.plan_id))
 
 
 def get_plan(org_id: str, plan_id: str) -> Plan:
     try:
-        return _plan(PlanRecord.get(*plan_key(org_id, plan_id)))
+        plan = _readable(PlanRecord.get(*plan_key(org_id, plan_id)))
     except DoesNotExist:
-        raise NotFound(f"No plan {plan_id} in organization {org_id}.") from None
+        plan = None
+    if plan is None:
+        raise NotFound(f"No plan {plan_id} in organization {org_id}.")
+    return plan
 
 
 def guard_version(plan: Plan) -> int:

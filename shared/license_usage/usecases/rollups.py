@@ -4,8 +4,11 @@ last run, so that reports read precomputed figures and a late event counts as if
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
+
+from aws_lambda_powertools import Logger
 
 from license_usage.domain.consumption import INACTIVE_AFTER_DAYS
 from license_usage.domain.directory import DirectoryChange, end_of_day_key, latest_groups, roles_distribution
@@ -32,6 +35,8 @@ from license_usage.store.rollups import (
 from license_usage.store.users import apply_directory_change, settle_group, user_histories, users_by_id
 from license_usage.usecases.report import activity_sections
 
+logger = Logger(child=True)
+
 
 @dataclass
 class RollupReport:
@@ -41,6 +46,7 @@ class RollupReport:
     inactive_assignments: dict[str, int] = field(default_factory=dict)
     directory_entries_written: int = 0
     last_logins_settled: int = 0
+    failed_orgs: list[str] = field(default_factory=list)
 
 
 def roll_up_day(org_id: str, day: str, plans: list[Plan]) -> int:
@@ -97,15 +103,29 @@ def recompute_roles(org_id: str, since: date, histories: dict[str, list[Director
     save_roles(org_id, counts, since.isoformat())
 
 
-def refresh_inactive_assignments(now: datetime, report: RollupReport) -> None:
+def refresh_inactive_assignments(org_id: str, now: datetime, report: RollupReport) -> None:
     """SPEC §2: a seat held by a user with no login in the last 30 days."""
     active_since = format_utc(now - timedelta(days=INACTIVE_AFTER_DAYS))
-    for org_id in all_org_ids():
-        for plan in plans_of_org(org_id):
-            if plan.type is PlanType.SEATS and plan.covers(now):
-                count = sum(is_inactive_assignment(user, active_since) for user in all_plan_users(plan.plan_id))
-                set_inactive_assignments(plan.plan_id, count)
-                report.inactive_assignments[plan.plan_id] = count
+    for plan in plans_of_org(org_id):
+        if plan.type is PlanType.SEATS and plan.covers(now):
+            count = sum(is_inactive_assignment(user, active_since) for user in all_plan_users(plan.plan_id))
+            set_inactive_assignments(plan.plan_id, count)
+            report.inactive_assignments[plan.plan_id] = count
+
+
+class RollupFailed(RuntimeError):
+    """Some organizations could not be rolled up; every other one was (the run fails after them,
+    so the schedule's failure shows, and a rerun redoes exactly what is left)."""
+
+
+def _each_org(org_ids: Iterable[str], report: RollupReport, work: Callable[[str], None]) -> None:
+    for org_id in org_ids:
+        try:
+            work(org_id)
+        except Exception:
+            logger.exception("rollup of an organization failed", extra={"org_id": org_id})
+            if org_id not in report.failed_orgs:
+                report.failed_orgs.append(org_id)
 
 
 def run_daily_rollup(now: datetime) -> RollupReport:
@@ -113,38 +133,42 @@ def run_daily_rollup(now: datetime) -> RollupReport:
     by_org: dict[str, list[DirtyDay]] = defaultdict(list)
     for dirty in dirty_days():
         by_org[dirty.org_id].append(dirty)
-    for org_id, days in by_org.items():
-        # Claimed before anything is read; cleared only once the directory holds the days'
-        # lifecycle entries, since until then readers take them from the days' events.
-        claimed = [claim_dirty_day(dirty) for dirty in sorted(days, key=lambda d: d.day)]
-        changes = directory_changes(org_id, [dirty.day for dirty in claimed])
-        histories = user_histories(org_id) if changes else {}
-        if changes:
-            report.directory_entries_written += update_directory(org_id, changes, histories)
-        plans = plans_of_org(org_id)
-        for dirty in claimed:
-            report.last_logins_settled += roll_up_day(org_id, dirty.day, plans)
-        if changes:
-            since = min(date.fromisoformat(change.order_key[:10]) for change in changes)
-            recompute_roles(org_id, since, histories)
-            report.roles_recomputed.append(org_id)
-        for dirty in claimed:
-            label = f"{org_id}/{dirty.day}"
-            (report.days_rolled_up if clear_dirty_day(dirty) else report.days_left_dirty).append(label)
-        set_data_as_of(org_id, now)
-    precompute_named_timeframes(now)
-    refresh_inactive_assignments(now, report)
+    _each_org(by_org, report, lambda org_id: _roll_up_org(org_id, by_org[org_id], now, report))
+    _each_org(all_org_ids(), report, lambda org_id: precompute_named_timeframes(org_id, now))
+    _each_org(all_org_ids(), report, lambda org_id: refresh_inactive_assignments(org_id, now, report))
+    if report.failed_orgs:
+        raise RollupFailed(f"Rolled up all but {', '.join(report.failed_orgs)}: {asdict(report)}")
     return report
 
 
-def precompute_named_timeframes(now: datetime) -> None:
+def _roll_up_org(org_id: str, days: list[DirtyDay], now: datetime, report: RollupReport) -> None:
+    # Claimed before anything is read; cleared only once the directory holds the days'
+    # lifecycle entries, since until then readers take them from the days' events.
+    claimed = [claim_dirty_day(dirty) for dirty in sorted(days, key=lambda d: d.day)]
+    changes = directory_changes(org_id, [dirty.day for dirty in claimed])
+    histories = user_histories(org_id) if changes else {}
+    if changes:
+        report.directory_entries_written += update_directory(org_id, changes, histories)
+    plans = plans_of_org(org_id)
+    for dirty in claimed:
+        report.last_logins_settled += roll_up_day(org_id, dirty.day, plans)
+    if changes:
+        since = min(date.fromisoformat(change.order_key[:10]) for change in changes)
+        recompute_roles(org_id, since, histories)
+        report.roles_recomputed.append(org_id)
+    for dirty in claimed:
+        label = f"{org_id}/{dirty.day}"
+        (report.days_rolled_up if clear_dirty_day(dirty) else report.days_left_dirty).append(label)
+    set_data_as_of(org_id, now)
+
+
+def precompute_named_timeframes(org_id: str, now: datetime) -> None:
     """A named timeframe's report then reads one item, whatever the volume of events (the day
     items it adds up grow with the distinct users and goals of each day)."""
-    for org_id in all_org_ids():
-        if not has_day_figures(org_id):
-            continue  # nothing to add up: the report's own fallback answers zeros as cheaply
-        windows = [resolve_window(name, now.date()) for name in TIMEFRAMES if name != "custom"]
-        save_report_sections(org_id, {window: activity_sections(org_id, window) for window in windows})
+    if not has_day_figures(org_id):
+        return  # nothing to add up: the report's own fallback answers zeros as cheaply
+    windows = [resolve_window(name, now.date()) for name in TIMEFRAMES if name != "custom"]
+    save_report_sections(org_id, {window: activity_sections(org_id, window) for window in windows})
 
 
 def run_monthly_rollup(now: datetime) -> RollupReport:
