@@ -1,5 +1,6 @@
-"""EventBridge schedule, after each month ends: finish the month's rollups and settle each seats
-plan's exact monthly peak. "Now" is the event's ``time``."""
+"""EventBridge schedule, after each month ends: finish the month's rollups (month figures,
+peaks included, are read from the day tallies and the rollup's swings). "Now" is the event's
+``time``."""
 
 from __future__ import annotations
 
