@@ -316,7 +316,9 @@ def test_the_activity_log_is_newest_first_filtered_and_paged(stack: Stack) -> No
         stack,
         key,
         [
-            login("a1", "ann", "2026-10-02T08:00:00Z", ip="10.0.0.1", properties={"instance_id": "eu-1"}),
+            login(
+                "a1", "ann", "2026-10-02T08:00:00Z", ip="10.0.0.1", instance_id="eu-1", properties={"instance_id": "x"}
+            ),
             login("a2", "bob", "2026-10-03T08:00:00Z", ip="10.0.0.2"),
             {
                 "id": "a3",
@@ -364,7 +366,8 @@ def test_the_activity_log_is_newest_first_filtered_and_paged(stack: Stack) -> No
     assert (first_login["ip"], first_login["instance_id"], first_login["product"]) == ("10.0.0.1", "eu-1", "learn")
     assert entries[1 - 1]["details"]["plan_id"] == plan["plan_id"]
     assert entries[4]["details"]["reason"] == "hard_limit"
-    assert entries[5]["instance_id"].startswith("key_")
+    assert entries[5]["instance_id"] is None  # SPEC §4: the event's own instance_id, no guess
+    assert entries[-1]["details"] == {"instance_id": "x"}  # properties are shown as they were sent
     only_logins = requests.get(
         url, params={"type": "user.login", "to": "2026-10-02"}, headers=headers, timeout=30
     ).json()["items"]

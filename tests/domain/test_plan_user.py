@@ -19,6 +19,7 @@ from license_usage.domain.plan_user import (
     MarkKind,
     PlanUser,
     Tally,
+    action_of_event,
     latest_logins,
     plans_consumed_by,
 )
@@ -321,3 +322,103 @@ def test_any_arrival_order_counts_months_and_credits_exactly_as_in_time_order(pl
         )
         assert +run.days == credits
         assert run.user.first_login == min(a.order_key for a in history)
+
+
+# ---------------------------------------------------------------------- assignment by role
+
+
+def role_plan(enforcement: Enforcement = Enforcement.SOFT) -> Plan:
+    return Plan(
+        "pln_1", "org", PlanType.SEATS, "learn", 2, START, END, enforcement=enforcement, assign_roles=("coach",)
+    )
+
+
+def role_event(instant: datetime, event_id: str, roles: tuple[str, ...], kind: str = "user.roles_changed") -> Action:
+    action = action_of_event(kind, key(instant, event_id), role_plan(), roles)
+    assert action is not None
+    return action
+
+
+def reference_role_periods(actions: list[Action]) -> list[tuple[str, str | None]]:
+    """SPEC §2 for a plan that assigns by role, read literally over every event in time order."""
+    periods: list[tuple[str, str | None]] = []
+    held: str | None = None
+    for action in sorted(actions):
+        if action.kind is ActionKind.ROLE_GAIN and held is None:
+            held = action.order_key
+        elif action.kind in (ActionKind.ROLE_LOSS, ActionKind.RELEASE) and held is not None:
+            periods.append((held, action.order_key))
+            held = None
+    if held is not None:
+        periods.append((held, None))
+    return periods
+
+
+def test_on_a_role_plan_roles_take_and_free_seats_and_logins_take_none() -> None:
+    day = datetime(2025, 9, 10, tzinfo=UTC)
+    run = replay(
+        [
+            login(day, "l0"),
+            role_event(day + timedelta(hours=1), "c", ("coach", "admin"), "user.created"),
+            role_event(day + timedelta(hours=2), "r", ("learner",)),
+            login(day + timedelta(hours=3), "l1"),
+        ],
+        role_plan(),
+    )
+    assert [(p.start.event_id, p.end.event_id if p.end else None) for p in run.user.periods] == [("c", "r")]
+    assert run.seats == 0
+    assert run.user.last_login is not None
+    assert run.user.last_login.endswith("#l1")
+    assert PlanUser("pln_1", "u").apply(role_plan(), login(day, "x")).is_empty
+    back = run.send(role_event(day + timedelta(hours=4), "again", ("coach",)))
+    assert back.seats_delta == 1
+    assert run.user.seat_reason == "role"
+
+
+def test_a_late_role_change_after_a_deactivation_lands_exactly() -> None:
+    day = datetime(2025, 9, 10, tzinfo=UTC)
+    created = role_event(day, "c", ("coach",), "user.created")
+    off = release(day + timedelta(days=5), "off")
+    late_change = role_event(day + timedelta(days=2), "r", ("learner",))  # arrives last
+    run = replay([created, off, late_change], role_plan())
+    assert [(p.start.event_id, p.end.event_id if p.end else None) for p in run.user.periods] == [("c", "r")]
+    assert run.seats == 0
+    assert run.days == Counter(
+        {("2025-09-10", "seats_taken"): 1, ("2025-09-12", "seats_released"): 1, ("2025-09-15", "seats_released"): 0}
+    )
+
+
+def test_a_hard_role_plan_refuses_an_assignment_beyond_its_limit() -> None:
+    plan_ = role_plan(Enforcement.HARD)
+    change = PlanUser("pln_1", "u").apply(
+        plan_, role_event(datetime(2025, 9, 1, tzinfo=UTC), "c", ("coach",)), seat_free=False
+    )
+    assert change.denied is not None
+    assert change.seats_delta == 0
+    assert not change.after.holds_seat
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_any_arrival_order_of_role_histories_settles_as_in_time_order(seed: int) -> None:
+    rng = random.Random(seed)
+    base = datetime(2025, 9, 1, tzinfo=UTC)
+    for _ in range(100):
+        history = []
+        for index in range(rng.randint(1, 10)):
+            instant = base + timedelta(days=rng.randint(0, 4), hours=rng.randint(0, 23))
+            draw = rng.random()
+            if draw < 0.25:
+                history.append(release(instant, f"e{index}"))
+            elif draw < 0.45:
+                history.append(login(instant, f"e{index}"))
+            else:
+                roles = rng.choice([("coach",), ("learner",), ("coach", "admin"), ()])
+                history.append(role_event(instant, f"e{index}", roles))
+        arrival = history[:]
+        rng.shuffle(arrival)
+        run = replay(arrival, role_plan())
+        expected = reference_role_periods(history)
+        assert [(p.start.order_key, p.end.order_key if p.end else None) for p in run.user.periods] == expected
+        assert run.seats == int(bool(expected) and expected[-1][1] is None)
+        for action in arrival:
+            assert run.user.apply(run.plan, action).is_empty

@@ -56,6 +56,7 @@ class PlanCounters:
     swings: Mapping[str, SeatSwing] = field(default_factory=dict)  # seats: days the rollup settled
     flagged_over_amount: bool = False  # whether the plan is listed as an overdraft now
     inactive_assignments: int = 0  # seats held without a login in 30 days, as of the last daily rollup
+    active_assigned: int = 0  # seats held with a login in 30 days, likewise
 
 
 # ---------------------------------------------------------------------- typed results
@@ -143,6 +144,11 @@ class PlanFigures:
 def utilization_pct(consumed: int, amount: int) -> float:
     """SPEC §2: consumed / amount × 100, one decimal."""
     return round(consumed * 100 / amount, 1)
+
+
+def active_share(active_assigned: int, seats_in_use: int) -> float:
+    """SPEC §2: active_pct = active_assigned / seats_in_use (×100, one decimal; 0 with no seat held)."""
+    return utilization_pct(active_assigned, seats_in_use) if seats_in_use else 0.0
 
 
 def is_over(consumed: int, amount: int) -> bool:

@@ -73,6 +73,8 @@ class UsageEvent:
     feature: str | None = None
     ip: str | None = None
     group: str | None = None
+    instance_id: str | None = None  # the device, machine or agent instance (SPEC §4)
+    session_id: str | None = None  # logins with one session_id are one session (SPEC §6)
     properties: dict[str, Any] | None = field(default=None, hash=False)
     source: str | None = None  # the API key that sent it
 

@@ -43,6 +43,8 @@ class ActionKind(StrEnum):
     LOGIN = "login"  # user.login
     CLAIM = "claim"  # a seat claimed through the API
     RELEASE = "release"  # user.deactivated, user.deleted, a seat released through the API
+    ROLE_GAIN = "role_gain"  # user.created / user.roles_changed giving one of the plan's assign_roles
+    ROLE_LOSS = "role_loss"  # user.created / user.roles_changed giving none of them
 
 
 class MarkKind(StrEnum):
@@ -50,6 +52,12 @@ class MarkKind(StrEnum):
     CLAIM = "claim"
     RELEASE = "release"
     DENIED = "denied"  # a login or claim the hard limit refused: kept so a resend changes nothing
+    ROLE_GAIN = "role_gain"
+    ROLE_LOSS = "role_loss"
+
+
+TAKING = frozenset({MarkKind.LOGIN, MarkKind.CLAIM, MarkKind.ROLE_GAIN})
+FREEING = frozenset({MarkKind.RELEASE, MarkKind.ROLE_LOSS})
 
 
 @dataclass(frozen=True, order=True)
@@ -132,14 +140,16 @@ class Tally:
 
 
 def seat_periods(marks: Iterable[Mark]) -> tuple[SeatPeriod, ...]:
-    """SPEC §2, the seat rule: in time order, a login or claim takes a seat when the user holds
-    none; a release (deactivation, deletion, admin release) frees it. A denied claim takes none."""
+    """SPEC §2, the seat rule: in time order, a login, a claim or (on a plan that assigns by role)
+    an event giving one of the plan's roles takes a seat when the user holds none; a release
+    (deactivation, deletion, admin release) or an event leaving none of the roles frees it. A
+    denied claim takes none. (A plan that assigns by role is given no login marks.)"""
     periods: list[SeatPeriod] = []
     held_from: Mark | None = None
     for mark in sorted(marks):
-        if mark.kind in (MarkKind.LOGIN, MarkKind.CLAIM) and held_from is None:
+        if mark.kind in TAKING and held_from is None:
             held_from = mark
-        elif mark.kind is MarkKind.RELEASE and held_from is not None:
+        elif mark.kind in FREEING and held_from is not None:
             periods.append(SeatPeriod(held_from, mark))
             held_from = None
     if held_from is not None:
@@ -156,12 +166,16 @@ def _steps(periods: Iterable[SeatPeriod]) -> set[SeatStep]:
     return steps
 
 
+_ALWAYS_KEPT = frozenset({MarkKind.RELEASE, MarkKind.DENIED, MarkKind.ROLE_GAIN, MarkKind.ROLE_LOSS})
+
+
 def _kept_marks(marks: Iterable[Mark]) -> tuple[Mark, ...]:
-    """What must be remembered: every release and denial, and the logins and claims that start a
-    seat period (a later login of a stretch that already has a seat decides nothing)."""
+    """What must be remembered: every release, denial and role event (role events are few, and
+    each decides the seat from its instant on), and the logins and claims that start a seat period
+    (a later login of a stretch that already has a seat decides nothing)."""
     marks = set(marks)
     starts = {period.start for period in seat_periods(marks)}
-    return tuple(sorted(m for m in marks if m.kind in (MarkKind.RELEASE, MarkKind.DENIED) or m in starts))
+    return tuple(sorted(m for m in marks if m.kind in _ALWAYS_KEPT or m in starts))
 
 
 def day_of(order_key: str) -> str:
@@ -227,6 +241,14 @@ class PlanUser:
         return bool(periods) and periods[-1].end is None
 
     @property
+    def seat_reason(self) -> str | None:
+        """Why the user holds a seat now: ``login``, ``role`` or ``claim`` (None: no seat)."""
+        periods = self.periods
+        if not periods or periods[-1].end is not None:
+            return None
+        return {MarkKind.LOGIN: "login", MarkKind.ROLE_GAIN: "role", MarkKind.CLAIM: "claim"}[periods[-1].start.kind]
+
+    @property
     def first_login(self) -> str | None:
         logins = [m.order_key for m in self.marks if m.kind is MarkKind.LOGIN or _denied_login(m)]
         logins += list(self.months.values())
@@ -251,8 +273,8 @@ class PlanUser:
     def later_login_window(self, plan: Plan, action: Action) -> LaterLoginWindow | None:
         """For a release that ends a seat period begun before it: the stretch in which a login
         the aggregate did not keep would take the seat again (the use case looks it up)."""
-        if plan.type is not PlanType.SEATS or action.kind is not ActionKind.RELEASE:
-            return None
+        if plan.type is not PlanType.SEATS or plan.assigns_by_role or action.kind is not ActionKind.RELEASE:
+            return None  # a plan that assigns by role keeps every event that decides its seats
         if any(m.order_key == action.order_key for m in self.marks):
             return None  # already applied
         releases = [m.order_key for m in self.marks if m.kind is MarkKind.RELEASE]
@@ -297,6 +319,9 @@ class PlanUser:
     def _apply_seats(self, plan: Plan, action: Action, seat_free: bool, later_login: str | None) -> Change:
         if any(m.order_key == action.order_key for m in self.marks):
             return Change(self, self)  # applied before: a resend changes nothing
+        if plan.assigns_by_role and action.kind is ActionKind.LOGIN:
+            # SPEC §2: on such a plan logins take no seat (they still tell when the user was active).
+            return Change(self, replace(self, last_login=max(filter(None, (self.last_login, action.order_key)))))
         added = {action.mark()}
         if later_login is not None:
             added.add(Mark(later_login, MarkKind.LOGIN))
@@ -332,25 +357,37 @@ def _denied_login(mark: Mark) -> bool:
 # ---------------------------------------------------------------------- which plans an event touches
 
 
-def action_of_event(event_type: str, order_key: str) -> Action | None:
-    """SPEC §2: logins consume; deactivations and deletions free seats."""
+ROLE_EVENT_TYPES = frozenset({"user.created", "user.roles_changed"})
+
+
+def action_of_event(event_type: str, order_key: str, plan: Plan, roles: tuple[str, ...] | None = None) -> Action | None:
+    """SPEC §2: logins consume; deactivations and deletions free seats; on a plan that assigns by
+    role, an event giving one of its roles takes a seat and one leaving none of them frees it."""
     if event_type == "user.login":
         return Action(order_key, ActionKind.LOGIN)
     if event_type in RELEASING_EVENT_TYPES:
         return Action(order_key, ActionKind.RELEASE)
+    if event_type in ROLE_EVENT_TYPES and plan.assigns_by_role and roles is not None:
+        holds_role = bool(set(roles) & set(plan.assign_roles))
+        return Action(order_key, ActionKind.ROLE_GAIN if holds_role else ActionKind.ROLE_LOSS)
     return None
 
 
 def plans_consumed_by(event_type: str, product: str | None, instant: datetime, plans: Iterable[Plan]) -> list[Plan]:
     """SPEC §2: a login consumes from the plans of its product that cover its instant; a
-    deactivation or deletion frees the user's seats (in its product's plans when it names one)."""
+    deactivation or deletion frees the user's seats (in its product's plans when it names one);
+    a role event decides the seats of the plans that assign by role (likewise)."""
     if event_type == "user.login":
         return [p for p in plans if p.product == product and p.covers(instant)]
-    if event_type in RELEASING_EVENT_TYPES:
+    if event_type in RELEASING_EVENT_TYPES or event_type in ROLE_EVENT_TYPES:
+        by_role_only = event_type in ROLE_EVENT_TYPES
         return [
             p
             for p in plans
-            if p.type is PlanType.SEATS and (product is None or p.product == product) and p.covers(instant)
+            if p.type is PlanType.SEATS
+            and (p.assigns_by_role or not by_role_only)
+            and (product is None or p.product == product)
+            and p.covers(instant)
         ]
     return []
 

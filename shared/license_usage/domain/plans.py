@@ -46,6 +46,11 @@ class Plan:
     overdraft: int = 0
     enforcement: Enforcement = Enforcement.SOFT
     grace_days: int = 0
+    assign_roles: tuple[str, ...] = ()  # seats plans: seats follow these roles, not logins (SPEC §2)
+
+    @property
+    def assigns_by_role(self) -> bool:
+        return self.type is PlanType.SEATS and bool(self.assign_roles)
 
     @property
     def hard_limit(self) -> int:
@@ -84,10 +89,13 @@ def check_plan_terms(
     overdraft: int,
     grace_days: int,
     enforcement: Enforcement = Enforcement.SOFT,
+    assign_roles: tuple[str, ...] = (),
 ) -> None:
     """SPEC §2: annual plans (end after start, at most one year later), a positive amount;
-    enforcement applies to seats plans only."""
+    enforcement and assignment by role apply to seats plans only."""
     problems = []
+    if assign_roles and plan_type is not PlanType.SEATS:
+        problems.append({"field": "assign_roles", "message": "assignment by role applies to seats plans only"})
     if enforcement is Enforcement.HARD and plan_type is not PlanType.SEATS:
         problems.append({"field": "enforcement", "message": "hard enforcement applies to seats plans only"})
     if amount <= 0:

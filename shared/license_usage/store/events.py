@@ -46,6 +46,8 @@ def _record(event: UsageEvent) -> EventRecord:
         feature=event.feature,
         ip=event.ip,
         group=event.group,
+        instance_id=event.instance_id,
+        session_id=event.session_id,
         properties=event.properties,
         source=event.source,
         expires_at=event.expires_at,

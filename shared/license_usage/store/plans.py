@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.transactions import TransactWrite
@@ -53,6 +53,7 @@ class PlanRecord(LicensingItem):
     grace_days = NumberAttribute()
     created_at = UnicodeAttribute()
     renewed_from = UnicodeAttribute(null=True)
+    assign_roles = ListAttribute(of=UnicodeAttribute, null=True)
 
 
 class PlanGuard(LicensingItem):
@@ -76,6 +77,7 @@ class PlanCounterRecord(LicensingItem):
     plan_id = UnicodeAttribute()
     seats_in_use = NumberAttribute(default=0)
     inactive_assignments = NumberAttribute(null=True)  # set by the daily rollup
+    active_assigned = NumberAttribute(null=True)  # likewise: seat holders with a login in 30 days
     overdraft_pk = UnicodeAttribute(null=True)  # set only while over the amount: a sparse index
     overdraft_sk = UnicodeAttribute(null=True)
     overdrafts = OverdraftIndex()
@@ -107,6 +109,7 @@ def _plan(record: PlanRecord) -> Plan:
         overdraft=int(record.overdraft),
         enforcement=Enforcement(record.enforcement),
         grace_days=int(record.grace_days),
+        assign_roles=tuple(str(role) for role in record.assign_roles or ()),
     )
 
 
@@ -122,6 +125,7 @@ def plan_as_dict(plan: Plan) -> dict[str, Any]:
         "overdraft": plan.overdraft,
         "enforcement": plan.enforcement.value,
         "grace_days": plan.grace_days,
+        "assign_roles": list(plan.assign_roles),
     }
 
 
@@ -181,6 +185,7 @@ def save_new_plan(
         grace_days=plan.grace_days,
         created_at=format_utc(at),
         renewed_from=renewed_from,
+        assign_roles=list(plan.assign_roles) or None,
     )
     guard = PlanGuard(*plan_guard_key(plan.org_id, plan.product, plan.type))
     guard_unchanged = PlanGuard.version.does_not_exist() if guard_version == 0 else PlanGuard.version == guard_version
@@ -213,8 +218,9 @@ def plan_totals(plan: Plan, with_days: bool = False) -> PlanCounters:
         counter = PlanCounterRecord.get(*counter_key(plan.plan_id), consistent_read=True)
         seats_in_use, flagged = int(counter.seats_in_use), counter.overdraft_pk is not None
         inactive = int(counter.inactive_assignments or 0)
+        active = int(counter.active_assigned or 0)
     except DoesNotExist:
-        seats_in_use, flagged, inactive = 0, False, 0
+        seats_in_use, flagged, inactive, active = 0, False, 0, 0
     months: dict[str, MonthCounts] = {}
     days: dict[str, DayCounts] = {}
     # DAY#… sorts before MONTH#…: one range covers every day and every month.
@@ -235,7 +241,12 @@ def plan_totals(plan: Plan, with_days: bool = False) -> PlanCounters:
                 seat_changes=int(item.seat_changes or 0),
             )
     return PlanCounters(
-        seats_in_use=seats_in_use, months=months, days=days, flagged_over_amount=flagged, inactive_assignments=inactive
+        seats_in_use=seats_in_use,
+        months=months,
+        days=days,
+        flagged_over_amount=flagged,
+        inactive_assignments=inactive,
+        active_assigned=active,
     )
 
 
@@ -268,8 +279,11 @@ def flagged_over_amount(limit: int, cursor: str | None) -> Page[tuple[str, str]]
     return Page(found, encode_cursor(result.last_evaluated_key, "overdrafts"))
 
 
-def set_inactive_assignments(plan_id: str, count: int) -> None:
-    PlanCounterRecord(*counter_key(plan_id)).update(actions=[PlanCounterRecord.inactive_assignments.set(count)])
+def set_assignment_activity(plan_id: str, inactive: int, active: int) -> None:
+    """What the daily rollup found of the plan's seat holders: without and with a login in 30 days."""
+    PlanCounterRecord(*counter_key(plan_id)).update(
+        actions=[PlanCounterRecord.inactive_assignments.set(inactive), PlanCounterRecord.active_assigned.set(active)]
+    )
 
 
 def seat_changes_of_day(plan_id: str, day: str) -> int:

@@ -62,6 +62,8 @@ class EventRecord(Model):
     feature = UnicodeAttribute(null=True)
     ip = UnicodeAttribute(null=True)
     group = UnicodeAttribute(null=True)
+    instance_id = UnicodeAttribute(null=True)
+    session_id = UnicodeAttribute(null=True)
     properties = JSONAttribute(null=True)
     source = UnicodeAttribute(null=True)  # the API key (key_id) that sent the event
     expires_at = TTLAttribute()

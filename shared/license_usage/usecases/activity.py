@@ -80,7 +80,7 @@ def activity_of(
     items = []
     for record in page.items:
         properties = _readable(record.properties)
-        instance = properties.pop("instance_id", None) or record.source
+        instance = record.instance_id
         if record.feature:
             properties["feature"] = record.feature
         items.append(

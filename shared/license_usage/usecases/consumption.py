@@ -122,11 +122,12 @@ def apply_consumption(events: Sequence[UsageEvent], plans: Sequence[Plan], now: 
     work: dict[tuple[str, str], list[Action]] = defaultdict(list)
     plan_by_id = {plan.plan_id: plan for plan in plans}
     for event in events:
-        action = action_of_event(event.type, event.order_key)
-        if action is None or event.user_id is None:
+        if event.user_id is None:
             continue
         for plan in plans_consumed_by(event.type, event.product, event.timestamp, plans):
-            work[(plan.plan_id, event.user_id)].append(action)
+            action = action_of_event(event.type, event.order_key, plan, event.roles)
+            if action is not None:
+                work[(plan.plan_id, event.user_id)].append(action)
     if not work:
         return counted
     users = plan_users.load_plan_users(work)

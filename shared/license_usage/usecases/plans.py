@@ -30,13 +30,23 @@ class PlanTerms:
     overdraft: int = 0
     enforcement: Enforcement = Enforcement.SOFT
     grace_days: int = 0
+    assign_roles: tuple[str, ...] = ()
 
 
 def create_plan(
     org_id: str, terms: PlanTerms, actor: Principal, now: datetime, renewed_from: str | None = None
 ) -> Plan:
     end = terms.end or one_year_after(terms.start)
-    check_plan_terms(terms.type, terms.start, end, terms.amount, terms.overdraft, terms.grace_days, terms.enforcement)
+    check_plan_terms(
+        terms.type,
+        terms.start,
+        end,
+        terms.amount,
+        terms.overdraft,
+        terms.grace_days,
+        terms.enforcement,
+        terms.assign_roles,
+    )
     plan = Plan(
         plan_id=new_plan_id(),
         org_id=org_id,
@@ -48,6 +58,7 @@ def create_plan(
         overdraft=terms.overdraft,
         enforcement=terms.enforcement,
         grace_days=terms.grace_days,
+        assign_roles=tuple(terms.assign_roles),
     )
     for _ in range(ATTEMPTS):
         # The guard is read before the plans, so a plan created after this read changes it.
@@ -72,6 +83,7 @@ def renew_plan(org_id: str, plan_id: str, changes: dict[str, object], actor: Pri
         overdraft=current.overdraft,
         enforcement=current.enforcement,
         grace_days=current.grace_days,
+        assign_roles=current.assign_roles,
     )
     terms = replace(terms, **{name: value for name, value in changes.items() if value is not None})  # type: ignore[arg-type]
     return create_plan(org_id, terms, actor, now, renewed_from=plan_id)

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from license_usage.domain.errors import DomainError
 from license_usage.domain.events import UsageEvent
-from license_usage.domain.plan_user import RELEASING_EVENT_TYPES
+from license_usage.domain.plan_user import RELEASING_EVENT_TYPES, ROLE_EVENT_TYPES
 from license_usage.domain.plans import implied_product
 from license_usage.faults import fault_point
 from license_usage.store.dirty_days import mark_days_dirty
@@ -20,7 +20,7 @@ from license_usage.store.events import store_events
 from license_usage.store.plans import plans_of_org
 from license_usage.usecases.consumption import apply_consumption
 
-TYPES_THAT_CONSUME = RELEASING_EVENT_TYPES | {"user.login"}
+TYPES_THAT_CONSUME = RELEASING_EVENT_TYPES | ROLE_EVENT_TYPES | {"user.login"}
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from license_usage.store.dirty_days import DirtyDay, claim_dirty_day, clear_dirt
 from license_usage.store.events import directory_changes, writer_pool
 from license_usage.store.orgs import all_org_ids
 from license_usage.store.plan_users import all_plan_users, settle_last_login
-from license_usage.store.plans import plans_of_org, seat_changes_of_day, set_inactive_assignments
+from license_usage.store.plans import plans_of_org, seat_changes_of_day, set_assignment_activity
 from license_usage.store.rollups import (
     day_events,
     has_day_figures,
@@ -108,9 +108,10 @@ def refresh_inactive_assignments(org_id: str, now: datetime, report: RollupRepor
     active_since = format_utc(now - timedelta(days=INACTIVE_AFTER_DAYS))
     for plan in plans_of_org(org_id):
         if plan.type is PlanType.SEATS and plan.covers(now):
-            count = sum(is_inactive_assignment(user, active_since) for user in all_plan_users(plan.plan_id))
-            set_inactive_assignments(plan.plan_id, count)
-            report.inactive_assignments[plan.plan_id] = count
+            holders = [user for user in all_plan_users(plan.plan_id) if user.holds_seat]
+            inactive = sum(is_inactive_assignment(user, active_since) for user in holders)
+            set_assignment_activity(plan.plan_id, inactive, len(holders) - inactive)
+            report.inactive_assignments[plan.plan_id] = inactive
 
 
 class RollupFailed(RuntimeError):

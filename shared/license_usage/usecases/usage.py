@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from license_usage.domain.consumption import PlanCounters, SeatDay, Usage, plan_usage, seat_days
+from license_usage.domain.consumption import PlanCounters, SeatDay, Usage, active_share, plan_usage, seat_days
 from license_usage.domain.plans import Plan, PlanStatus, PlanType, plan_months
 from license_usage.domain.timestamps import display_utc
 from license_usage.store.dirty_days import dirty_days_of
@@ -35,6 +35,8 @@ class PlanUsage:
     data_as_of: datetime
     freshness: str  # "current", or "aggregating" while a figure waits for the rollup
     inactive_assignments: int | None  # seats plans
+    active_assigned: int | None = None  # seats plans that assign by role (SPEC §2)
+    active_pct: float | None = None
 
 
 def freshness_of(settled: bool) -> str:
@@ -53,6 +55,8 @@ def usage_of(org_id: str, plan_id: str, now: datetime) -> PlanUsage:
         data_as_of=now,
         freshness=freshness_of(usage.settled),
         inactive_assignments=counters.inactive_assignments if plan.type is PlanType.SEATS else None,
+        active_assigned=counters.active_assigned if plan.assigns_by_role else None,
+        active_pct=active_share(counters.active_assigned, counters.seats_in_use) if plan.assigns_by_role else None,
     )
 
 
@@ -72,6 +76,7 @@ class PlanUserRow:
     first_login: str | None
     last_login: str | None
     months: dict[str, int]
+    seat_reason: str | None  # seats plans: login, role or claim
 
 
 def users_of(org_id: str, plan_id: str, limit: int, cursor: str | None, now: datetime) -> Page[PlanUserRow]:
@@ -94,6 +99,7 @@ def users_of(org_id: str, plan_id: str, limit: int, cursor: str | None, now: dat
                 first_login=display_utc(user.first_login) if user.first_login else None,
                 last_login=display_utc(user.last_login) if user.last_login else None,
                 months={month: int(month in used) for month in all_months},
+                seat_reason=user.seat_reason if plan.type is PlanType.SEATS else None,
             )
         )
     return Page(rows, page.next_cursor)

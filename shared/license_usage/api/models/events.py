@@ -45,6 +45,8 @@ class EventIn(BaseModel):
     feature: Name | None = None
     ip: str | None = None
     group: Name | None = None
+    instance_id: str | None = Field(default=None, min_length=1, max_length=128)
+    session_id: str | None = Field(default=None, min_length=1, max_length=128)
     properties: dict[str, Any] | None = None
 
     @field_validator("type")

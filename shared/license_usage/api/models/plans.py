@@ -22,6 +22,7 @@ def _instant(value: object) -> datetime:
 MAX_AMOUNT = 1_000_000_000
 Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT)]
 Overdraft = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)]
+RoleName = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class PlanIn(BaseModel):
@@ -35,6 +36,7 @@ class PlanIn(BaseModel):
     overdraft: Overdraft = 0
     enforcement: Enforcement = Enforcement.SOFT
     grace_days: StrictInt = Field(default=0, le=365)
+    assign_roles: tuple[RoleName, ...] = Field(default=(), max_length=50)
 
     _start = field_validator("start", mode="before")(_instant)
 
@@ -53,6 +55,7 @@ class RenewalIn(BaseModel):
     overdraft: Overdraft | None = None
     enforcement: Enforcement | None = None
     grace_days: StrictInt | None = Field(default=None, le=365)
+    assign_roles: tuple[RoleName, ...] | None = Field(default=None, max_length=50)
 
 
 class PlanOut(BaseModel):
@@ -66,6 +69,7 @@ class PlanOut(BaseModel):
     overdraft: int
     enforcement: Enforcement
     grace_days: int
+    assign_roles: list[str]
     status: PlanStatus
 
     @classmethod
@@ -81,6 +85,7 @@ class PlanOut(BaseModel):
             overdraft=plan.overdraft,
             enforcement=plan.enforcement,
             grace_days=plan.grace_days,
+            assign_roles=list(plan.assign_roles),
             status=plan.status_at(now),
         )
 
@@ -143,6 +148,8 @@ class UsageOut(BaseModel):
     freshness: Freshness
     hard_limit: int | None = None
     inactive_assignments: int | None = None
+    active_assigned: int | None = None  # seats plans that assign by role (SPEC §2)
+    active_pct: float | None = None
 
 
 class PlanUserOut(BaseModel):
@@ -153,6 +160,7 @@ class PlanUserOut(BaseModel):
     first_login: str | None
     last_login: str | None
     months: dict[str, int]
+    seat_reason: Literal["login", "role", "claim"] | None = None  # seats plans: why the user holds a seat
 
 
 class PlanUserList(BaseModel):

@@ -90,6 +90,8 @@ def _accept_or_reject(index: int, raw: Any, org_id: str, source: str, now: datet
         feature=event.feature,
         ip=event.ip,
         group=event.group,
+        instance_id=event.instance_id,
+        session_id=event.session_id,
         properties=event.properties,
         source=source,
     )

@@ -60,6 +60,8 @@ def _usage_out(result: PlanUsage) -> UsageOut:
         freshness="current" if result.freshness == "current" else "aggregating",
         hard_limit=plan.hard_limit if plan.type is PlanType.SEATS else None,
         inactive_assignments=result.inactive_assignments,
+        active_assigned=result.active_assigned,
+        active_pct=result.active_pct,
     )
 
 
