@@ -311,3 +311,30 @@ def test_forty_simultaneous_connections_are_all_answered(stack: LocalStack) -> N
     with ThreadPoolExecutor(max_workers=40) as pool:
         statuses = list(pool.map(one, range(40)))
     assert statuses == [200] * 40
+
+
+def test_an_activity_window_with_nothing_in_it_is_an_empty_page(stack: LocalStack) -> None:
+    org_id = new_org("emptywin")
+    plan = create_plan(stack, org_id, type="seats", product="learn", amount=5, start=iso(NOW - timedelta(days=10)))
+    url = f"{stack.url}/v1/orgs/{org_id}/plans/{plan['plan_id']}/activity"
+    for params in (
+        {"from": "2025-05-01T00:00:00Z", "to": "2025-06-01T00:00:00Z"},  # before the plan and the kept history
+        {"from": (NOW + timedelta(days=1)).strftime("%Y-%m-%d")},  # after now
+        {"from": "9999-12-31T00:00:00Z"},
+        {"to": "1970-01-01T00:00:00Z"},
+    ):
+        answer = requests.get(url, params=params, headers=vendor(stack), timeout=30)
+        assert answer.status_code == 200, (params, answer.text)
+        assert answer.json() == {"items": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize("escaped", ["%C0%AF", "%ED%A0%80", "%FF"])
+def test_a_user_id_whose_escapes_are_not_utf8_is_422(stack: LocalStack, escaped: str) -> None:
+    org_id = new_org("badutf")
+    create_plan(stack, org_id, type="seats", product="learn", amount=5, start=iso(NOW - timedelta(days=10)))
+    for method in ("PUT", "DELETE"):
+        answer = requests.request(
+            method, f"{stack.url}/v1/orgs/{org_id}/seats/{escaped}", headers=vendor(stack), timeout=30
+        )
+        assert answer.status_code == 422, (method, answer.text)
+        error_shape(answer)

@@ -120,10 +120,37 @@ def test_ai_actions_are_distinct_in_the_window_and_within_each_iso_week(stack: S
 
 def test_user_activity_counts_lifecycle_events_per_window_and_week(stack: Stack, reported_org: str) -> None:
     activity = report(stack, reported_org, **OCTOBER)["user_activity"]
-    assert activity["totals"] == {"added": 4, "invited": 1, "deactivated": 1, "deleted": 1}
+    quiet = {"active_users": 0, "sessions": 0, "instances": 0}
+    assert activity["totals"] == {
+        "added": 4,
+        "invited": 1,
+        "deactivated": 1,
+        "deleted": 1,
+        **quiet,
+        "active_users": 3,
+        "sessions": 4,
+    }
     assert activity["weekly"] == [
-        {"week_start": "2026-10-05", "added": 2, "invited": 0, "deactivated": 0, "deleted": 0},
-        {"week_start": "2026-10-12", "added": 2, "invited": 1, "deactivated": 1, "deleted": 1},
+        {
+            "week_start": "2026-10-05",
+            "added": 2,
+            "invited": 0,
+            "deactivated": 0,
+            "deleted": 0,
+            **quiet,
+            "active_users": 3,
+            "sessions": 3,
+        },
+        {
+            "week_start": "2026-10-12",
+            "added": 2,
+            "invited": 1,
+            "deactivated": 1,
+            "deleted": 1,
+            **quiet,
+            "active_users": 1,
+            "sessions": 1,
+        },
     ]
 
 
@@ -150,7 +177,15 @@ def test_a_timeframe_with_no_data_reports_zeros(stack: Stack) -> None:
     assert body["ai_actions"]["total"] == 0
     assert len(body["ai_actions"]["weekly"]) in (52, 53)
     assert all(week["total"] == 0 for week in body["ai_actions"]["weekly"])
-    assert body["user_activity"]["totals"] == {"added": 0, "invited": 0, "deactivated": 0, "deleted": 0}
+    assert body["user_activity"]["totals"] == {
+        "added": 0,
+        "invited": 0,
+        "deactivated": 0,
+        "deleted": 0,
+        "active_users": 0,
+        "sessions": 0,
+        "instances": 0,
+    }
     assert (body["roles_distribution"], body["consumption_by_group"]) == ({}, [])
     assert body["license_usage"]["plans"] == []
     assert body["freshness"] == "current"
@@ -419,3 +454,52 @@ def test_named_timeframes_read_what_the_rollup_precomputed_and_match_the_same_cu
     for section in ("ai_actions", "user_activity", "roles_distribution", "consumption_by_group"):
         assert named[section] == custom[section]
     assert named["ai_actions"]["by_type"]["quality_check"] >= 3
+
+
+def test_sessions_count_a_session_id_once_instances_are_distinct_per_week_and_plans_have_peak_and_average(
+    stack: Stack,
+) -> None:
+    org_id = new_org("metrics")
+    key = create_key(stack, org_id)
+    seats = create_plan(stack, org_id, type="seats", product="learn", amount=5, start="2026-09-15T12:00:00Z")
+    mau = create_plan(stack, org_id, type="mau", product="observe", amount=5, start="2026-09-15T12:00:00Z")
+    events = [
+        # Week of 12 October: one session across two logins, a login without session, two instances.
+        login("s1", "ann", "2026-10-13T08:00:00Z", session_id="sess-a", instance_id="dev-1"),
+        login("s2", "ann", "2026-10-13T09:00:00Z", session_id="sess-a", instance_id="dev-1"),
+        login("s3", "bob", "2026-10-14T09:00:00Z", instance_id="dev-2"),
+        ev(
+            "f1",
+            "feature.used",
+            "2026-10-14T10:00:00Z",
+            user_id="bob",
+            feature="x",
+            instance_id="dev-3",
+            product="learn",
+        ),
+        # Week of 19 October: dev-1 again (distinct within each week), the session goes on.
+        login("s4", "ann", "2026-10-19T08:00:00Z", session_id="sess-a", instance_id="dev-1"),
+        login("s5", "cat", "2026-10-20T08:00:00Z", session_id="sess-c"),
+        {"id": "off", "type": "user.deactivated", "timestamp": "2026-10-21T08:00:00Z", "user_id": "bob"},
+        # mau: 1 active user in September (from the 15th), 2 in October.
+        login("m1", "ann", "2026-09-20T08:00:00Z", product="observe"),
+        login("m2", "ann", "2026-10-02T08:00:00Z", product="observe"),
+        login("m3", "bob", "2026-10-03T08:00:00Z", product="observe"),
+    ]
+    assert send(stack, key, events).json()["accepted"] == len(events)
+    roll_up(stack)
+    body = report(stack, org_id, timeframe="custom", **{"from": "2026-10-12", "to": "2026-10-25"})
+    totals = body["user_activity"]["totals"]
+    assert (totals["active_users"], totals["sessions"], totals["instances"]) == (3, 3, 3)  # sess-a, bob's, sess-c
+    weekly = {week["week_start"]: week for week in body["user_activity"]["weekly"]}
+    assert (weekly["2026-10-12"]["sessions"], weekly["2026-10-12"]["instances"]) == (2, 3)
+    assert (weekly["2026-10-19"]["sessions"], weekly["2026-10-19"]["instances"]) == (2, 1)
+    plans = {plan["plan_id"]: plan for plan in body["license_usage"]["plans"]}
+    assert (plans[seats["plan_id"]]["peak"], plans[seats["plan_id"]]["consumed"]) == (3, 2)
+    assert plans[seats["plan_id"]]["monthly_average"] == 3.0
+    # A window from mid-September: mau months September (1) and October (2).
+    wider = report(stack, org_id, timeframe="custom", **{"from": "2026-09-16", "to": "2026-10-31"})
+    mau_row = next(plan for plan in wider["license_usage"]["plans"] if plan["plan_id"] == mau["plan_id"])
+    assert (mau_row["peak"], mau_row["monthly_average"]) == (2, 1.5)
+    seats_row = next(plan for plan in wider["license_usage"]["plans"] if plan["plan_id"] == seats["plan_id"])
+    assert (seats_row["peak"], seats_row["monthly_average"]) == (3, 1.5)  # September 0, October 3

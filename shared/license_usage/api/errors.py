@@ -27,16 +27,20 @@ STATUS_OF_ERROR: dict[type[errors.DomainError], HTTPStatus] = {
     errors.Conflict: HTTPStatus.CONFLICT,
     errors.PayloadTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     errors.InvalidRequest: HTTPStatus.UNPROCESSABLE_ENTITY,
+    errors.TryAgain: HTTPStatus.SERVICE_UNAVAILABLE,
 }
+RETRY_AFTER_SECONDS = 1
 
 
 def error_response(
     status: HTTPStatus, code: str, message: str, details: Sequence[dict[str, str]] = ()
 ) -> Response[dict[str, Any]]:
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status is HTTPStatus.SERVICE_UNAVAILABLE else None
     return Response(
         status_code=status.value,
         content_type=content_types.APPLICATION_JSON,
         body={"error": {"code": code, "message": message, "details": list(details)}},
+        headers=headers,
     )
 
 

@@ -309,6 +309,37 @@ def is_over_amount(plan: Plan, counters: PlanCounters, now: datetime) -> bool:
     return is_over(consumed_at(plan, counters, now, now), plan.amount)
 
 
+@dataclass(frozen=True)
+class WindowFigures:
+    """SPEC §6: a plan's highest consumption in a window, and the mean of its monthly consumption
+    over the window's plan months."""
+
+    peak: int
+    monthly_average: float
+
+
+def window_figures(plan: Plan, counters: PlanCounters, first: date, last: date, now: datetime) -> WindowFigures:
+    """Seats: the highest seats in use on a day of the window, and per plan month the highest of
+    its days in the window. mau: the active users of each plan month the window touches; mauc: the
+    credits each such month used (month figures are whole months). Days and months to come count
+    nothing."""
+    last = min(last, now.date())
+    if plan.type is PlanType.SEATS:
+        days = seat_days(plan, counters, first, last)
+        by_month: dict[str, int] = {}
+        for day in days:
+            key = day.date.strftime("%Y-%m")
+            by_month[key] = max(by_month.get(key, 0), day.max)
+        monthly = list(by_month.values())
+        peak = max((day.max for day in days), default=0)
+    else:
+        touched = [m for m in plan_months(plan.start, plan.end) if m.first_day <= last and first <= m.last_day]
+        monthly = [counters.months.get(m.month, MonthCounts()).active_users for m in touched]
+        peak = max(monthly, default=0)
+    average = round(sum(monthly) / len(monthly), 1) if monthly else 0.0
+    return WindowFigures(peak=peak, monthly_average=average)
+
+
 def plan_figures(plan: Plan, counters: PlanCounters, at: datetime, now: datetime) -> PlanFigures:
     consumed = consumed_at(plan, counters, at, now)
     return PlanFigures(

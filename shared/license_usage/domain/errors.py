@@ -54,3 +54,10 @@ class InvalidCursor(DomainError):
     """A list cursor this service did not issue for this list, or altered (400, before any read)."""
 
     code = "invalid_cursor"
+
+
+class TryAgain(DomainError):
+    """Nothing is wrong with the request, but it could not be completed now (503 with
+    Retry-After): what it stored stays stored, and a resend completes it."""
+
+    code = "try_again"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from license_usage.domain.errors import Conflict
+from license_usage.domain.errors import Conflict, TryAgain
 from license_usage.domain.plans import Enforcement, Plan, PlanMonth, PlanType, plan_months
 from license_usage.domain.timestamps import order_key_instant
 
@@ -33,8 +33,8 @@ class SeatLimitReached(Conflict):
     code = "seat_limit_reached"
 
 
-class ConsumptionConflict(Conflict):
-    """The user's state kept changing under concurrent writers; the caller may retry."""
+class ConsumptionConflict(TryAgain):
+    """The user's state kept changing under concurrent writers; a resend completes the count."""
 
     code = "consumption_conflict"
 

@@ -36,6 +36,8 @@ class DayEvent:
     plan_id: str | None = None  # seat activity only
     roles: tuple[str, ...] | None = None
     product: str | None = None
+    instance_id: str | None = None
+    session_id: str | None = None
 
 
 @dataclass
@@ -67,6 +69,9 @@ class AiFigures:
 class GroupFigures:
     active_users: set[str] = field(default_factory=set)
     ai: AiFigures = field(default_factory=AiFigures)
+    session_ids: set[str] = field(default_factory=set)  # logins' session_id (one session each)
+    loose_logins: int = 0  # logins without a session_id (a session each)
+    instance_ids: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -93,6 +98,14 @@ def day_figures(events: Iterable[DayEvent], group_of_user: Mapping[str, str]) ->
     seat_steps: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for event in events:
         group = event.group or (group_of_user.get(event.user_id) if event.user_id else None) or UNASSIGNED_GROUP
+        if event.instance_id:
+            figures.groups.setdefault(group, GroupFigures()).instance_ids.add(event.instance_id)
+        if event.type == "user.login" and event.user_id:
+            group_figures = figures.groups.setdefault(group, GroupFigures())
+            if event.session_id:
+                group_figures.session_ids.add(event.session_id)
+            else:
+                group_figures.loose_logins += 1
         if event.type.startswith("ai."):
             _count_ai(figures.ai, event)
             _count_ai(figures.groups.setdefault(group, GroupFigures()).ai, event)
@@ -122,6 +135,9 @@ class StoredDay:
     ai: AiFigures
     lifecycle: Mapping[str, int]
     active_users: frozenset[str] = frozenset()
+    session_ids: frozenset[str] = frozenset()
+    loose_logins: int = 0
+    instance_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -149,10 +165,15 @@ class AiActions:
 
 @dataclass(frozen=True)
 class LifecycleCounts:
+    """SPEC §6 user activity: lifecycle events counted, and the distinct activity."""
+
     added: int = 0
     invited: int = 0
     deactivated: int = 0
     deleted: int = 0
+    active_users: int = 0  # distinct users with a login
+    sessions: int = 0  # logins, those of one session_id counted once
+    instances: int = 0  # distinct instance_ids seen
 
 
 @dataclass(frozen=True)
@@ -162,6 +183,9 @@ class LifecycleWeek:
     invited: int
     deactivated: int
     deleted: int
+    active_users: int = 0
+    sessions: int = 0
+    instances: int = 0
 
 
 @dataclass(frozen=True)
@@ -218,8 +242,33 @@ def ai_actions(days: Sequence[StoredDay], window: Window) -> AiActions:
     return AiActions(total=total.total, by_type=_ai_counts(total), weekly=weekly)
 
 
-def user_activity(days: Sequence[StoredDay], window: Window) -> UserActivity:
-    """SPEC §6: lifecycle events counted in the window and per ISO week."""
+@dataclass
+class _Distinct:
+    users: set[str] = field(default_factory=set)
+    sessions: set[str] = field(default_factory=set)
+    loose_logins: int = 0
+    instances: set[str] = field(default_factory=set)
+
+    def add(self, stored: StoredDay) -> None:
+        self.users |= stored.active_users
+        self.sessions |= stored.session_ids
+        self.loose_logins += stored.loose_logins
+        self.instances |= stored.instance_ids
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "active_users": len(self.users),
+            "sessions": len(self.sessions) + self.loose_logins,
+            "instances": len(self.instances),
+        }
+
+
+def user_activity(
+    days: Sequence[StoredDay], window: Window, group_days: Mapping[str, Sequence[StoredDay]] | None = None
+) -> UserActivity:
+    """SPEC §6: lifecycle events counted in the window and per ISO week, and the distinct active
+    users, sessions and instances of each (from the days' per-group figures: distinct within the
+    window and within each week, so weeks need not add up)."""
     names = tuple(LIFECYCLE_COUNTS.values())
     totals = dict.fromkeys(names, 0)
     weeks: dict[date, dict[str, int]] = {}
@@ -228,8 +277,19 @@ def user_activity(days: Sequence[StoredDay], window: Window) -> UserActivity:
         for name in names:
             totals[name] += stored.lifecycle.get(name, 0)
             week[name] += stored.lifecycle.get(name, 0)
-    weekly = [LifecycleWeek(w.isoformat(), **weeks.get(w, dict.fromkeys(names, 0))) for w in window_weeks(window)]
-    return UserActivity(totals=LifecycleCounts(**totals), weekly=weekly)
+    overall = _Distinct()
+    weekly_distinct: dict[date, _Distinct] = defaultdict(_Distinct)
+    for stored_days in (group_days or {}).values():
+        for stored in stored_days:
+            overall.add(stored)
+            weekly_distinct[iso_week_start(stored.day)].add(stored)
+    weekly = [
+        LifecycleWeek(
+            w.isoformat(), **weeks.get(w, dict.fromkeys(names, 0)), **weekly_distinct.get(w, _Distinct()).counts()
+        )
+        for w in window_weeks(window)
+    ]
+    return UserActivity(totals=LifecycleCounts(**totals, **overall.counts()), weekly=weekly)
 
 
 def consumption_by_group(group_days: Mapping[str, Sequence[StoredDay]]) -> list[GroupConsumption]:

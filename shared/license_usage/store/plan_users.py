@@ -107,7 +107,8 @@ def seat_activity(
     return EventRecord(
         event_key(plan.org_id, activity_id),
         day=day_partition(plan.org_id, utc_day(at).isoformat()),
-        at=f"{format_utc(at)}#{activity_id}",
+        # Sorted as the events that caused them (instant, then event id), unique by the entry's id.
+        at=f"{format_utc(at)}#{mark.event_id}#{activity_id}",
         org_id=plan.org_id,
         event_id=activity_id,
         type=kind,

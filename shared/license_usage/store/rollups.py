@@ -25,7 +25,19 @@ from license_usage.domain.timestamps import format_utc
 from license_usage.store.keys import activity_days_partition, day_partitions
 from license_usage.store.tables import EventRecord, LicensingItem
 
-_DAY_EVENT_FIELDS = ["at", "type", "user_id", "goal_id", "quantity", "group", "roles", "properties", "product"]
+_DAY_EVENT_FIELDS = [
+    "at",
+    "type",
+    "user_id",
+    "goal_id",
+    "quantity",
+    "group",
+    "roles",
+    "properties",
+    "product",
+    "instance_id",
+    "session_id",
+]
 
 
 class DailyRecord(LicensingItem):
@@ -37,6 +49,9 @@ class DailyRecord(LicensingItem):
     deactivated = NumberAttribute(default=0)
     deleted = NumberAttribute(default=0)
     active_users = UnicodeSetAttribute(null=True)  # group items only
+    session_ids = UnicodeSetAttribute(null=True)  # group items only
+    loose_logins = NumberAttribute(null=True)  # group items only: logins without a session_id
+    instance_ids = UnicodeSetAttribute(null=True)  # group items only
 
 
 class SeatSwingRecord(LicensingItem):
@@ -107,6 +122,8 @@ def _partition_events(partition: str) -> Iterator[DayEvent]:
                 plan_id=plan_id,
                 roles=tuple(role["S"] for role in item["roles"]["L"]) if "roles" in item else None,
                 product=_value(item.get("product")),
+                instance_id=_value(item.get("instance_id")),
+                session_id=_value(item.get("session_id")),
             )
         start_key = page.get("LastEvaluatedKey")
         if not start_key:
@@ -126,7 +143,11 @@ def save_day_figures(org_id: str, day: str, figures: DayFigures) -> None:
     stale = {record.sk for record in DailyRecord.query(partition, DailyRecord.sk.startswith(day), consistent_read=True)}
     records = [_daily_record(partition, day, figures.ai, figures.lifecycle, None)]
     for group, group_figures in figures.groups.items():
-        records.append(_daily_record(partition, f"{day}#G#{group}", group_figures.ai, {}, group_figures.active_users))
+        record = _daily_record(partition, f"{day}#G#{group}", group_figures.ai, {}, group_figures.active_users)
+        record.session_ids = set(group_figures.session_ids) or None
+        record.loose_logins = group_figures.loose_logins
+        record.instance_ids = set(group_figures.instance_ids) or None
+        records.append(record)
     with DailyRecord.batch_write() as batch:
         for record in records:
             batch.save(record)
@@ -176,6 +197,9 @@ def stored_days(org_id: str, first: date, last: date) -> tuple[list[StoredDay], 
                 "deleted": int(record.deleted or 0),
             },
             active_users=frozenset(record.active_users or ()),
+            session_ids=frozenset(record.session_ids or ()),
+            loose_logins=int(record.loose_logins or 0),
+            instance_ids=frozenset(record.instance_ids or ()),
         )
         if group:
             groups.setdefault(group, []).append(stored)

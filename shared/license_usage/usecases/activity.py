@@ -74,6 +74,8 @@ def activity_of(
         raise InvalidRequest("from is after to.", [{"field": "from", "message": "must not be after to"}])
     start = max(first or plan.start, now - MAX_EVENT_AGE - timedelta(days=1))
     end = min(last or now, now + MAX_FUTURE_SKEW)
+    if start > end:
+        return Page([], None)  # a window wholly before the kept history or after now holds nothing
     # The days that hold events: those the rollups indexed, and those still waiting for one.
     days = set(activity_days(org_id, start.date(), end.date())) | set(dirty_days_of(org_id))
     page = activity_log(org_id, plan_id, plan.product, types, start, end, days, limit, cursor)

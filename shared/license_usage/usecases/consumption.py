@@ -5,6 +5,8 @@ an event that was stored but not counted completes its count."""
 
 from __future__ import annotations
 
+import random
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,7 +32,10 @@ from license_usage.store.events import writer_pool
 from license_usage.store.plans import plan_totals, set_overdraft_flag
 from license_usage.store.tables import LicensingItem
 
-ATTEMPTS = 6
+ATTEMPTS = 12
+# Writers of one user's consumption collide only in bursts (many requests for one user at once):
+# a short random wait before deciding again spreads them out.
+BACKOFF_SECONDS = 0.005
 
 AuditFor = Callable[[Change], LicensingItem | None]
 
@@ -93,7 +98,7 @@ def settle(
     """Apply one action to one user of one plan, exactly once. Returns the state after it and
     the change that was committed (empty when nothing changed)."""
     recent = set(recent_days)
-    for _ in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
         later = _later_login(plan, user, user.later_login_window(plan, action), now, recent)
         change = user.apply(plan, action, later_login=later)
         if change.is_empty:
@@ -112,6 +117,7 @@ def settle(
                 if found is not None:
                     after, _ = settle(plan, after, Action(found, ActionKind.LOGIN), now, recent_days=recent)
             return after, change
+        time.sleep(random.uniform(0, BACKOFF_SECONDS * 2 ** min(attempt, 6)))  # noqa: S311 (jitter, not a secret)
         user = plan_users.load_plan_user(plan.plan_id, user.user_id)
     raise ConsumptionConflict(f"The consumption of {user.user_id} in plan {plan.plan_id} kept changing; retry.")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from license_usage.domain.consumption import plan_figures
+from license_usage.domain.consumption import plan_figures, window_figures
 from license_usage.domain.plans import Plan, PlanType
 from license_usage.domain.rollups import ActivitySections, ai_actions, consumption_by_group, user_activity
 from license_usage.domain.timeframes import Window, resolve_window
@@ -28,6 +28,8 @@ class ReportPlan:
     available: int
     utilization_pct: float
     overage: int
+    peak: int
+    monthly_average: float
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,10 @@ class LicenseAiUsage:
     sections: ActivitySections
 
 
-def _plan_row(plan: Plan, as_of: datetime, now: datetime) -> ReportPlan:
-    figures = plan_figures(plan, counters_of(plan), as_of, now)
+def _plan_row(plan: Plan, window: Window, as_of: datetime, now: datetime) -> ReportPlan:
+    counters = counters_of(plan)
+    figures = plan_figures(plan, counters, as_of, now)
+    over_window = window_figures(plan, counters, window.first, window.last, now)
     return ReportPlan(
         plan_id=plan.plan_id,
         type=plan.type,
@@ -52,6 +56,8 @@ def _plan_row(plan: Plan, as_of: datetime, now: datetime) -> ReportPlan:
         available=figures.available,
         utilization_pct=figures.utilization_pct,
         overage=figures.overage,
+        peak=over_window.peak,
+        monthly_average=over_window.monthly_average,
     )
 
 
@@ -59,7 +65,7 @@ def activity_sections(org_id: str, window: Window) -> ActivitySections:
     """The report's sections that add up days: user activity, groups and AI actions."""
     days, groups = stored_days(org_id, window.first, window.last)
     return ActivitySections(
-        user_activity=user_activity(days, window),
+        user_activity=user_activity(days, window, groups),
         consumption_by_group=consumption_by_group(groups),
         ai_actions=ai_actions(days, window),
     )
@@ -81,7 +87,7 @@ def license_ai_usage(
         window=window,
         data_as_of=display_utc(rolled_up_at) if rolled_up_at else None,
         freshness="aggregating" if pending else "current",
-        plans=[_plan_row(plan, as_of, now) for plan in plans],
+        plans=[_plan_row(plan, window, as_of, now) for plan in plans],
         roles_distribution=roles_at(org_id, window.last),
         sections=sections,
     )

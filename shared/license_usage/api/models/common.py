@@ -39,7 +39,10 @@ UserId = Annotated[str, Path(min_length=1, max_length=768, description="The user
 def path_user_id(raw: str) -> str:
     """SPEC §4: a user id is the same user percent-encoded in a URL path or not. API Gateway (REST)
     passes path segments still encoded, so they are decoded here, exactly once."""
-    user_id = unquote(raw, errors="strict")
+    try:
+        user_id = unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        user_id = ""  # escapes that are not UTF-8
     if not 1 <= len(user_id) <= 256 or not user_id.isprintable():
         raise InvalidRequest(
             "user_id must be 1 to 256 printable characters.", [{"field": "user_id", "message": "is not valid"}]

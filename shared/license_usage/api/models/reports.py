@@ -27,6 +27,8 @@ class ReportPlanOut(BaseModel):
     available: int
     utilization_pct: float
     overage: int
+    peak: int
+    monthly_average: float
 
 
 class LicenseUsageOut(BaseModel):
@@ -38,6 +40,9 @@ class LifecycleCountsOut(BaseModel):
     invited: int
     deactivated: int
     deleted: int
+    active_users: int
+    sessions: int
+    instances: int
 
 
 class LifecycleWeekOut(LifecycleCountsOut):
