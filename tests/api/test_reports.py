@@ -503,3 +503,31 @@ def test_sessions_count_a_session_id_once_instances_are_distinct_per_week_and_pl
     assert (mau_row["peak"], mau_row["monthly_average"]) == (2, 1.5)
     seats_row = next(plan for plan in wider["license_usage"]["plans"] if plan["plan_id"] == seats["plan_id"])
     assert (seats_row["peak"], seats_row["monthly_average"]) == (3, 1.5)  # September 0, October 3
+
+
+def test_combined_counts_users_on_plans_of_two_or_more_products_at_the_windows_end(stack: Stack) -> None:
+    org_id = new_org("combined")
+    key = create_key(stack, org_id)
+    start = "2026-09-01T00:00:00Z"
+    create_plan(stack, org_id, type="seats", product="learn", amount=10, start=start)
+    create_plan(stack, org_id, type="mau", product="observe", amount=10, start=start)
+    create_plan(stack, org_id, type="mauc", product="coach", amount=10, start=start)
+    events = [
+        login("a1", "ann", "2026-10-02T08:00:00Z", product="learn"),
+        login("a2", "ann", "2026-10-03T08:00:00Z", product="observe"),
+        login("b1", "bob", "2026-10-02T09:00:00Z", product="learn"),
+        login("b2", "bob", "2026-10-04T09:00:00Z", product="observe"),
+        login("b3", "bob", "2026-10-05T09:00:00Z", product="coach"),
+        login("c1", "cat", "2026-10-05T09:00:00Z", product="learn"),
+        login("c2", "cat", "2026-09-20T09:00:00Z", product="observe"),  # September: not active in October
+        {"id": "off", "type": "user.deactivated", "timestamp": "2026-10-20T00:00:00Z", "user_id": "ann"},
+    ]
+    send(stack, key, events)
+    roll_up(stack)
+    mid = report(stack, org_id, timeframe="custom", **{"from": "2026-10-01", "to": "2026-10-15"})
+    assert mid["license_usage"]["combined"] == [
+        {"products": ["coach", "learn", "observe"], "users": 1},  # bob
+        {"products": ["learn", "observe"], "users": 1},  # ann (cat was active on observe in September)
+    ]
+    late = report(stack, org_id, timeframe="custom", **{"from": "2026-10-01", "to": "2026-10-25"})
+    assert late["license_usage"]["combined"] == [{"products": ["coach", "learn", "observe"], "users": 1}]

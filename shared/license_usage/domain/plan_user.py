@@ -268,6 +268,12 @@ class PlanUser:
     def consumed_months(self) -> set[str]:
         return set(self.months)
 
+    def consumes_at(self, plan: Plan, at: datetime) -> bool:
+        """Holds a seat at ``at`` (seats), or is active in the plan month containing it (mau, mauc)."""
+        if plan.type is PlanType.SEATS:
+            return any(p.start.at <= at and (p.end is None or at < p.end.at) for p in self.periods)
+        return at.strftime("%Y-%m") in self.months
+
     # ------------------------------------------------------------------ deciding
 
     def later_login_window(self, plan: Plan, action: Action) -> LaterLoginWindow | None:
@@ -408,3 +414,21 @@ def latest_logins(logins: Iterable[tuple[str, str, str | None]], plans: Iterable
 def is_inactive_assignment(user: PlanUser, active_since: str) -> bool:
     """SPEC §2: a seat held by a user with no login in the last 30 days."""
     return user.holds_seat and (user.last_login is None or user.last_login < active_since)
+
+
+@dataclass(frozen=True)
+class CombinedLicenses:
+    """SPEC §6 ``license_usage.combined``: users holding or using plans of these products at once."""
+
+    products: tuple[str, ...]
+    users: int
+
+
+def combined_licenses(products_of_user: Mapping[str, set[str]]) -> list[CombinedLicenses]:
+    """Per set of two or more products, how many users consume from all of them (and no other)."""
+    counts: dict[tuple[str, ...], int] = {}
+    for products in products_of_user.values():
+        if len(products) >= 2:
+            key = tuple(sorted(products))
+            counts[key] = counts.get(key, 0) + 1
+    return [CombinedLicenses(products, users) for products, users in sorted(counts.items())]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from license_usage.domain.consumption import plan_figures, window_figures
+from license_usage.domain.plan_user import CombinedLicenses, combined_licenses
 from license_usage.domain.plans import Plan, PlanType
 from license_usage.domain.rollups import ActivitySections, ai_actions, consumption_by_group, user_activity
 from license_usage.domain.timeframes import Window, resolve_window
 from license_usage.domain.timestamps import display_utc
 from license_usage.store.dirty_days import dirty_days_of
+from license_usage.store.plan_users import all_plan_users
 from license_usage.store.plans import plans_of_org
 from license_usage.store.rollups import data_as_of, precomputed_sections, roles_at, stored_days
 from license_usage.usecases.usage import counters_of
@@ -39,6 +42,7 @@ class LicenseAiUsage:
     data_as_of: str | None
     freshness: str  # "current", or "aggregating" while a day of the window waits for the rollup
     plans: list[ReportPlan]
+    combined: list[CombinedLicenses]
     roles_distribution: dict[str, int]
     sections: ActivitySections
 
@@ -59,6 +63,19 @@ def _plan_row(plan: Plan, window: Window, as_of: datetime, now: datetime) -> Rep
         peak=over_window.peak,
         monthly_average=over_window.monthly_average,
     )
+
+
+def _combined(plans: list[Plan], as_of: datetime) -> list[CombinedLicenses]:
+    """Users consuming from plans of two or more products at ``as_of`` (their plans' user items:
+    the reads grow with users, not with events)."""
+    products_of_user: dict[str, set[str]] = defaultdict(set)
+    for plan in plans:
+        if not plan.covers(as_of):
+            continue
+        for user in all_plan_users(plan.plan_id):
+            if user.consumes_at(plan, as_of):
+                products_of_user[user.user_id].add(plan.product)
+    return combined_licenses(products_of_user)
 
 
 def activity_sections(org_id: str, window: Window) -> ActivitySections:
@@ -88,6 +105,7 @@ def license_ai_usage(
         data_as_of=display_utc(rolled_up_at) if rolled_up_at else None,
         freshness="aggregating" if pending else "current",
         plans=[_plan_row(plan, window, as_of, now) for plan in plans],
+        combined=_combined(plans, as_of),
         roles_distribution=roles_at(org_id, window.last),
         sections=sections,
     )

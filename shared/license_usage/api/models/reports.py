@@ -31,8 +31,14 @@ class ReportPlanOut(BaseModel):
     monthly_average: float
 
 
+class CombinedOut(BaseModel):
+    products: list[str]
+    users: int
+
+
 class LicenseUsageOut(BaseModel):
     plans: list[ReportPlanOut]
+    combined: list[CombinedOut]
 
 
 class LifecycleCountsOut(BaseModel):

@@ -14,6 +14,7 @@ from license_usage.api.models.reports import (
     ActivityEntry,
     ActivityPage,
     AiActionsOut,
+    CombinedOut,
     GroupConsumptionOut,
     LicenseAiUsageReport,
     LicenseUsageOut,
@@ -57,7 +58,8 @@ def get_report(
         data_as_of=report.data_as_of,
         freshness="aggregating" if report.freshness == "aggregating" else "current",
         license_usage=LicenseUsageOut(
-            plans=[ReportPlanOut.model_validate(plan, from_attributes=True) for plan in report.plans]
+            plans=[ReportPlanOut.model_validate(plan, from_attributes=True) for plan in report.plans],
+            combined=[CombinedOut(products=list(row.products), users=row.users) for row in report.combined],
         ),
         user_activity=UserActivityOut.model_validate(sections.user_activity, from_attributes=True),
         roles_distribution=report.roles_distribution,
