@@ -503,6 +503,14 @@ def test_sessions_count_a_session_id_once_instances_are_distinct_per_week_and_pl
     assert (mau_row["peak"], mau_row["monthly_average"]) == (2, 1.5)
     seats_row = next(plan for plan in wider["license_usage"]["plans"] if plan["plan_id"] == seats["plan_id"])
     assert (seats_row["peak"], seats_row["monthly_average"]) == (3, 1.5)  # September 0, October 3
+    # this_quarter reads what the rollup precomputed; the same dates as a custom window add days up.
+    quarter = report(stack, org_id, timeframe="this_quarter")
+    dates = {"from": quarter["timeframe"]["from"], "to": quarter["timeframe"]["to"]}
+    same = report(stack, org_id, timeframe="custom", **dates)
+    for section in ("user_activity", "license_usage", "ai_actions", "consumption_by_group"):
+        assert quarter[section] == same[section], section
+    if dates["from"] <= "2026-10-12" and "2026-10-25" <= dates["to"]:  # the quarter holds the scenario
+        assert quarter["user_activity"]["totals"]["sessions"] == 5  # and the two observe logins of October
 
 
 def test_combined_counts_users_on_plans_of_two_or_more_products_at_the_windows_end(stack: Stack) -> None:

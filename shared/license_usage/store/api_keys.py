@@ -15,7 +15,7 @@ from license_usage.domain.api_keys import NewApiKey
 from license_usage.domain.errors import NotFound
 from license_usage.domain.timestamps import format_utc_seconds
 from license_usage.store.audit import audit_record
-from license_usage.store.keys import org_partition
+from license_usage.store.keys import APIKEY_PREFIX, api_key_listing_key, api_key_lookup_key, org_partition
 from license_usage.store.orgs import org_registration
 from license_usage.store.tables import LicensingItem, transaction_connection
 
@@ -49,11 +49,11 @@ class ApiKeyOwner:
 
 
 def _lookup_key(key_hash: str) -> tuple[str, str]:
-    return f"APIKEY#{key_hash}", "APIKEY"
+    return api_key_lookup_key(key_hash)
 
 
 def _listing_key(org_id: str, key_id: str) -> tuple[str, str]:
-    return org_partition(org_id), f"APIKEY#{key_id}"
+    return api_key_listing_key(org_id, key_id)
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def create_api_key(org_id: str, key: NewApiKey, actor: Principal, at: datetime) 
 
 
 def list_api_keys(org_id: str) -> list[ApiKeyListing]:
-    listings = list(OrgApiKey.query(org_partition(org_id), OrgApiKey.sk.startswith("APIKEY#")))
+    listings = list(OrgApiKey.query(org_partition(org_id), OrgApiKey.sk.startswith(APIKEY_PREFIX)))
     active = [r for r in listings if r.revoked_at is None]
     last_used = {
         lookup.key_id: lookup.last_used_at

@@ -10,6 +10,7 @@ from pynamodb.attributes import JSONAttribute, UnicodeAttribute
 
 from license_usage.domain.access import Principal
 from license_usage.domain.timestamps import format_utc
+from license_usage.store.keys import audit_partition
 from license_usage.store.pages import Page, decode_cursor, encode_cursor
 from license_usage.store.tables import LicensingItem
 
@@ -26,10 +27,6 @@ class AuditRecord(LicensingItem):
     target = UnicodeAttribute()
     before = JSONAttribute(null=True)
     after = JSONAttribute(null=True)
-
-
-def audit_partition(org_id: str) -> str:
-    return f"AUDIT#{org_id}"
 
 
 def audit_record(

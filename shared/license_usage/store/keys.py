@@ -28,7 +28,7 @@ def org_partition(org_id: str) -> str:
 
 
 def plan_key(org_id: str, plan_id: str) -> tuple[str, str]:
-    return org_partition(org_id), f"PLAN#{plan_id}"
+    return org_partition(org_id), f"PLAN#{plan_id}"  # PLAN_PREFIX
 
 
 def plan_guard_key(org_id: str, product: str, plan_type: str) -> tuple[str, str]:
@@ -63,6 +63,7 @@ def directory_user_key(org_id: str, user_id: str) -> tuple[str, str]:
 
 
 def org_registry_key(org_id: str) -> tuple[str, str]:
+    """``ORGS`` / ``ORG#<org_id>``."""
     return ORGS_PARTITION, f"ORG#{org_id}"
 
 
@@ -73,6 +74,42 @@ def dirty_day_key(org_id: str, day: str) -> tuple[str, str]:
 def activity_days_partition(org_id: str) -> str:
     """``ACTIVEDAYS#<org_id>`` / ``<YYYY-MM-DD>``: the days that hold events (the rollup keeps it)."""
     return f"ACTIVEDAYS#{org_id}"
+
+
+PLAN_PREFIX = "PLAN#"
+APIKEY_PREFIX = "APIKEY#"
+
+
+def api_key_lookup_key(key_hash: str) -> tuple[str, str]:
+    return f"{APIKEY_PREFIX}{key_hash}", "APIKEY"
+
+
+def api_key_listing_key(org_id: str, key_id: str) -> tuple[str, str]:
+    return org_partition(org_id), f"{APIKEY_PREFIX}{key_id}"
+
+
+def audit_partition(org_id: str) -> str:
+    return f"AUDIT#{org_id}"
+
+
+def daily_partition(org_id: str) -> str:
+    return f"DAILY#{org_id}"
+
+
+def seat_swing_partition(plan_id: str) -> str:
+    return f"SEATHIST#{plan_id}"
+
+
+def roles_partition(org_id: str) -> str:
+    return f"ROLES#{org_id}"
+
+
+def rollup_meta_key(org_id: str) -> tuple[str, str]:
+    return f"ROLLUP#{org_id}", "META"
+
+
+def report_sections_key(org_id: str, window_name: str) -> tuple[str, str]:
+    return f"REPORT#{org_id}", window_name
 
 
 def event_key(org_id: str, event_id: str) -> str:

@@ -8,9 +8,8 @@ from datetime import datetime
 from pynamodb.attributes import UnicodeAttribute
 
 from license_usage.domain.timestamps import format_utc
+from license_usage.store.keys import ORGS_PARTITION, org_registry_key
 from license_usage.store.tables import LicensingItem
-
-ORGS_PARTITION = "ORGS"
 
 
 class OrgRecord(LicensingItem):
@@ -22,7 +21,7 @@ class OrgRecord(LicensingItem):
 
 def org_registration(org_id: str, at: datetime) -> tuple[OrgRecord, list[object]]:
     """The record and update actions that register an organization if it is new (for a TransactWrite)."""
-    record = OrgRecord(ORGS_PARTITION, f"ORG#{org_id}")
+    record = OrgRecord(*org_registry_key(org_id))
     actions: list[object] = [
         OrgRecord.org_id.set(org_id),
         OrgRecord.created_at.set(OrgRecord.created_at | format_utc(at)),

@@ -25,6 +25,7 @@ from license_usage.domain.timestamps import format_utc, format_utc_seconds, pars
 from license_usage.store.audit import audit_record
 from license_usage.store.keys import (
     OVERDRAFT_PARTITION,
+    PLAN_PREFIX,
     counter_key,
     day_key,
     month_key,
@@ -142,7 +143,7 @@ def _readable(record: PlanRecord) -> Plan | None:
 
 
 def plans_of_org(org_id: str) -> list[Plan]:
-    records = PlanRecord.query(org_partition(org_id), PlanRecord.sk.startswith("PLAN#"), consistent_read=True)
+    records = PlanRecord.query(org_partition(org_id), PlanRecord.sk.startswith(PLAN_PREFIX), consistent_read=True)
     plans = [plan for plan in (_readable(record) for record in records) if plan is not None]
     return sorted(plans, key=lambda plan: (plan.start, plan.plan_id))
 

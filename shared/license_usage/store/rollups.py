@@ -22,7 +22,15 @@ from license_usage.domain.consumption import SeatSwing
 from license_usage.domain.rollups import ActivitySections, AiFigures, DayEvent, DayFigures, StoredDay
 from license_usage.domain.timeframes import Window
 from license_usage.domain.timestamps import format_utc
-from license_usage.store.keys import activity_days_partition, day_partitions
+from license_usage.store.keys import (
+    activity_days_partition,
+    daily_partition,
+    day_partitions,
+    report_sections_key,
+    roles_partition,
+    rollup_meta_key,
+    seat_swing_partition,
+)
 from license_usage.store.tables import EventRecord, LicensingItem
 
 _DAY_EVENT_FIELDS = [
@@ -133,10 +141,6 @@ def _partition_events(partition: str) -> Iterator[DayEvent]:
 # ---------------------------------------------------------------- a day's figures
 
 
-def daily_partition(org_id: str) -> str:
-    return f"DAILY#{org_id}"
-
-
 def save_day_figures(org_id: str, day: str, figures: DayFigures) -> None:
     """Replace the day's stored figures (its group items included) with ``figures``."""
     partition = daily_partition(org_id)
@@ -213,7 +217,7 @@ def stored_days(org_id: str, first: date, last: date) -> tuple[list[StoredDay], 
 
 def save_seat_swing(plan_id: str, day: str, swing: SeatSwing | None) -> None:
     """Store the day's swing, or forget it (None: the day has no seat change)."""
-    record = SeatSwingRecord(f"SEATHIST#{plan_id}", day)
+    record = SeatSwingRecord(seat_swing_partition(plan_id), day)
     if swing is None:
         record.delete()
     else:
@@ -225,7 +229,7 @@ def seat_swings(plan_id: str, first: date, last: date) -> dict[str, SeatSwing]:
     return {
         record.sk: SeatSwing(int(record.low), int(record.high), int(record.net), int(record.version or 0))
         for record in SeatSwingRecord.query(
-            f"SEATHIST#{plan_id}", SeatSwingRecord.sk.between(first.isoformat(), last.isoformat())
+            seat_swing_partition(plan_id), SeatSwingRecord.sk.between(first.isoformat(), last.isoformat())
         )
     }
 
@@ -235,7 +239,7 @@ def seat_swings(plan_id: str, first: date, last: date) -> dict[str, SeatSwing]:
 
 def save_roles(org_id: str, counts_by_day: dict[str, dict[str, int]], since: str) -> None:
     """Replace the organization's role snapshots from ``since`` on."""
-    partition = f"ROLES#{org_id}"
+    partition = roles_partition(org_id)
     stale = {r.sk for r in RolesRecord.query(partition, RolesRecord.sk >= since, consistent_read=True)}
     with RolesRecord.batch_write() as batch:
         for day, counts in counts_by_day.items():
@@ -248,7 +252,7 @@ def save_roles(org_id: str, counts_by_day: dict[str, dict[str, int]], since: str
 def roles_at(org_id: str, day: date) -> dict[str, int]:
     """The latest snapshot at or before the end of ``day`` (nobody active before the first)."""
     for record in RolesRecord.query(
-        f"ROLES#{org_id}", RolesRecord.sk <= day.isoformat(), scan_index_forward=False, limit=1
+        roles_partition(org_id), RolesRecord.sk <= day.isoformat(), scan_index_forward=False, limit=1
     ):
         counts: dict[str, int] = record.counts
         return counts
@@ -256,12 +260,12 @@ def roles_at(org_id: str, day: date) -> dict[str, int]:
 
 
 def set_data_as_of(org_id: str, now: datetime) -> None:
-    RollupMetaRecord(f"ROLLUP#{org_id}", "META", data_as_of=format_utc(now)).save()
+    RollupMetaRecord(*rollup_meta_key(org_id), data_as_of=format_utc(now)).save()
 
 
 def data_as_of(org_id: str) -> str | None:
     try:
-        return str(RollupMetaRecord.get(f"ROLLUP#{org_id}", "META").data_as_of)
+        return str(RollupMetaRecord.get(*rollup_meta_key(org_id)).data_as_of)
     except RollupMetaRecord.DoesNotExist:
         return None
 
@@ -271,8 +275,7 @@ def save_report_sections(org_id: str, sections_by_window: dict[Window, ActivityS
         for window, sections in sections_by_window.items():
             batch.save(
                 ReportSectionsRecord(
-                    f"REPORT#{org_id}",
-                    window.name,
+                    *report_sections_key(org_id, window.name),
                     first=window.first.isoformat(),
                     last=window.last.isoformat(),
                     sections=asdict(sections),
@@ -283,7 +286,7 @@ def save_report_sections(org_id: str, sections_by_window: dict[Window, ActivityS
 def precomputed_sections(org_id: str, window: Window) -> ActivitySections | None:
     """The sections the last rollup computed for exactly this window, if it did (one item)."""
     try:
-        record = ReportSectionsRecord.get(f"REPORT#{org_id}", window.name)
+        record = ReportSectionsRecord.get(*report_sections_key(org_id, window.name))
     except ReportSectionsRecord.DoesNotExist:
         return None
     if (record.first, record.last) != (window.first.isoformat(), window.last.isoformat()):

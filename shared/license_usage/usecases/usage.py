@@ -6,7 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from license_usage.domain.consumption import PlanCounters, SeatDay, Usage, active_share, plan_usage, seat_days
+from license_usage.domain.consumption import (
+    PlanCounters,
+    SeatDay,
+    Usage,
+    active_share,
+    is_over,
+    plan_usage,
+    seat_days,
+)
 from license_usage.domain.plans import Plan, PlanStatus, PlanType, plan_months
 from license_usage.domain.timestamps import display_utc
 from license_usage.store.dirty_days import dirty_days_of
@@ -127,7 +135,7 @@ def overdrafts(now: datetime, limit: int, cursor: str | None) -> Page[Overdraft]
         if plan.status_at(now) is not PlanStatus.CURRENT:
             continue
         usage = plan_usage(plan, counters_of(plan), now)
-        if usage.overage > 0:
+        if is_over(usage.consumed, plan.amount):
             found.append(
                 Overdraft(
                     org_id=org_id,
