@@ -509,7 +509,7 @@ def test_sessions_count_a_session_id_once_instances_are_distinct_per_week_and_pl
     same = report(stack, org_id, timeframe="custom", **dates)
     for section in ("user_activity", "license_usage", "ai_actions", "consumption_by_group"):
         assert quarter[section] == same[section], section
-    if dates["from"] <= "2026-10-12" and "2026-10-25" <= dates["to"]:  # the quarter holds the scenario
+    if dates["from"] <= "2026-10-12" and dates["to"] >= "2026-10-25":  # the quarter holds the scenario
         assert quarter["user_activity"]["totals"]["sessions"] == 5  # and the two observe logins of October
 
 

@@ -49,16 +49,32 @@ class RollupReport:
     failed_orgs: list[str] = field(default_factory=list)
 
 
-def roll_up_day(org_id: str, day: str, plans: list[Plan]) -> int:
-    """Recompute one organization's day from its events, and settle its users' last logins
-    (ingest writes nothing for a repeat login). Returns how many last logins moved."""
+@dataclass
+class Settled:
+    """What one run has settled per user so far (so a run over many days writes each once)."""
+
+    groups: dict[str, str] = field(default_factory=dict)  # user → order key of the group written
+    last_logins: dict[tuple[str, str], str] = field(default_factory=dict)  # (plan, user) → latest login
+
+    def add_logins(self, latest: dict[tuple[str, str], str]) -> None:
+        for key, order_key in latest.items():
+            if self.last_logins.get(key, "") < order_key:
+                self.last_logins[key] = order_key
+
+
+def roll_up_day(org_id: str, day: str, plans: list[Plan], settled: Settled | None = None) -> Settled:
+    """Recompute one organization's day from its events; gather its users' last logins (ingest
+    writes nothing for a repeat login) for ``settle_last_logins``, and settle their groups."""
+    settled = settled if settled is not None else Settled()
     seats_plans = [plan for plan in plans if plan.type is PlanType.SEATS]
     # Read before the entries: a seat change committed after this read makes the swing stale.
     versions = {plan.plan_id: seat_changes_of_day(plan.plan_id, day) for plan in seats_plans}
     events = list(day_events(org_id, day))
     # SPEC §4: a user's group is the one on their latest event that carries one.
     latest = latest_groups((e.order_key, e.user_id, e.group) for e in events)
-    list(writer_pool().map(lambda item: settle_group(org_id, item[0], item[1]), latest.items()))
+    due = {user: group for user, group in latest.items() if settled.groups.get(user, "") < group.order_key}
+    list(writer_pool().map(lambda item: settle_group(org_id, item[0], item[1]), due.items()))
+    settled.groups.update({user: group.order_key for user, group in due.items()})
     # Logins and AI actions without a group of their own count in their user's group.
     ungrouped = sorted(
         {e.user_id for e in events if e.user_id and not e.group and e.type.startswith(("user.login", "ai."))}
@@ -72,9 +88,14 @@ def roll_up_day(org_id: str, day: str, plans: list[Plan]) -> int:
         # A day whose seat changes were all superseded by late events keeps no swing.
         save_seat_swing(plan.plan_id, day, replace(swing, version=versions[plan.plan_id]) if swing else None)
     logins = [(e.order_key, e.user_id, e.product) for e in events if e.type == "user.login" and e.user_id]
-    last_logins = latest_logins(logins, plans)
-    moved = writer_pool().map(lambda item: settle_last_login(item[0][0], item[0][1], item[1]), last_logins.items())
-    return sum(moved)
+    settled.add_logins(latest_logins(logins, plans))
+    return settled
+
+
+def settle_last_logins(settled: Settled) -> int:
+    """Write the run's latest login of each user and plan (forward only). Returns how many moved."""
+    items = settled.last_logins.items()
+    return sum(writer_pool().map(lambda item: settle_last_login(item[0][0], item[0][1], item[1]), items))
 
 
 def update_directory(org_id: str, changes: list[DirectoryChange], histories: dict[str, list[DirectoryChange]]) -> int:
@@ -151,8 +172,11 @@ def _roll_up_org(org_id: str, days: list[DirtyDay], now: datetime, report: Rollu
     if changes:
         report.directory_entries_written += update_directory(org_id, changes, histories)
     plans = plans_of_org(org_id)
-    for dirty in claimed:
-        report.last_logins_settled += roll_up_day(org_id, dirty.day, plans)
+    settled = Settled()
+    # Newest first: a user's group is then written once per run, from their latest event.
+    for dirty in sorted(claimed, key=lambda d: d.day, reverse=True):
+        roll_up_day(org_id, dirty.day, plans, settled)
+    report.last_logins_settled += settle_last_logins(settled)
     if changes:
         since = min(date.fromisoformat(change.order_key[:10]) for change in changes)
         recompute_roles(org_id, since, histories)
