@@ -12,6 +12,11 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+# botocore and urllib3 first, at a shallow import depth (CPython 3.11 compiles one of urllib3's
+# regular expressions far slower deep in an import chain: BENCHMARKS.md, 1c).
+from license_usage.store import tables as _tables  # noqa: F401
+
+# isort: split
 from license_usage.api.resolver import build_resolver
 from license_usage.api.routers import events
 

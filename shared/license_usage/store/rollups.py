@@ -1,11 +1,12 @@
 """What the scheduled rollups keep in ``LicensingTable`` (the dirty-day marks that tell them
-which days to recompute are in ``store.dirty_days``).
+which days to recompute are in ``store.dirty_days``, the seat swings in ``store.seat_swings``).
 
 - ``DAILY#<org_id>`` / ``<day>`` and ``<day>#G#<group>``: a day's figures, organization-wide
   and per group (reports add these up; they never read raw events).
-- ``SEATHIST#<plan_id>`` / ``<day>``: how far seats in use moved within the day.
 - ``ROLES#<org_id>`` / ``<day>``: roles of active users at the end of a day when they changed.
-- ``ROLLUP#<org_id>`` / ``META``: when the organization's figures were last rolled up."""
+- ``ROLLUP#<org_id>`` / ``META``: when the organization's figures were last rolled up.
+- ``REPORT#<org_id>`` / a timeframe: the named windows' sections; ``ACTIVEDAYS#<org_id>`` /
+  ``<day>``: the days that hold events."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 
-from license_usage.domain.consumption import SeatSwing
 from license_usage.domain.rollups import ActivitySections, AiFigures, DayEvent, DayFigures, StoredDay
 from license_usage.domain.timeframes import Window
 from license_usage.domain.timestamps import format_utc
@@ -29,7 +29,6 @@ from license_usage.store.keys import (
     report_sections_key,
     roles_partition,
     rollup_meta_key,
-    seat_swing_partition,
 )
 from license_usage.store.tables import EventRecord, LicensingItem
 
@@ -60,13 +59,6 @@ class DailyRecord(LicensingItem):
     session_ids = UnicodeSetAttribute(null=True)  # group items only
     loose_logins = NumberAttribute(null=True)  # group items only: logins without a session_id
     instance_ids = UnicodeSetAttribute(null=True)  # group items only
-
-
-class SeatSwingRecord(LicensingItem):
-    low = NumberAttribute()
-    high = NumberAttribute()
-    net = NumberAttribute()
-    version = NumberAttribute(default=0)
 
 
 class RolesRecord(LicensingItem):
@@ -213,25 +205,6 @@ def stored_days(org_id: str, first: date, last: date) -> tuple[list[StoredDay], 
 
 
 # ---------------------------------------------------------------- seats within a day
-
-
-def save_seat_swing(plan_id: str, day: str, swing: SeatSwing | None) -> None:
-    """Store the day's swing, or forget it (None: the day has no seat change)."""
-    record = SeatSwingRecord(seat_swing_partition(plan_id), day)
-    if swing is None:
-        record.delete()
-    else:
-        record.low, record.high, record.net, record.version = swing.low, swing.high, swing.net, swing.version
-        record.save()
-
-
-def seat_swings(plan_id: str, first: date, last: date) -> dict[str, SeatSwing]:
-    return {
-        record.sk: SeatSwing(int(record.low), int(record.high), int(record.net), int(record.version or 0))
-        for record in SeatSwingRecord.query(
-            seat_swing_partition(plan_id), SeatSwingRecord.sk.between(first.isoformat(), last.isoformat())
-        )
-    }
 
 
 # ---------------------------------------------------------------- roles and freshness

@@ -29,9 +29,9 @@ from license_usage.store.rollups import (
     save_day_figures,
     save_report_sections,
     save_roles,
-    save_seat_swing,
     set_data_as_of,
 )
+from license_usage.store.seat_swings import save_seat_swing
 from license_usage.store.users import apply_directory_change, settle_group, user_histories, users_by_id
 from license_usage.usecases.report import activity_sections
 

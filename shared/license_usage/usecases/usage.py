@@ -22,7 +22,7 @@ from license_usage.store.events import directory_changes
 from license_usage.store.pages import Page
 from license_usage.store.plan_users import list_plan_users
 from license_usage.store.plans import flagged_over_amount, get_plan, plan_counters
-from license_usage.store.rollups import seat_swings
+from license_usage.store.seat_swings import seat_swings
 from license_usage.store.users import users_by_id
 
 
