@@ -69,3 +69,30 @@ def test_a_plan_stored_with_an_unreadable_start_is_left_out_and_the_rollups_keep
     assert report.failed_orgs == []
     assert f"{healthy}/{NOW.date().isoformat()}" in report.days_rolled_up
     assert f"{poisoned}/{NOW.date().isoformat()}" in report.days_rolled_up
+
+
+def test_a_day_with_more_distinct_ids_than_one_item_holds_is_stored_and_read_back_whole(
+    dynamodb: LocalDynamoDB,
+) -> None:
+    from datetime import date
+
+    from license_usage.domain.rollups import DayFigures, GroupFigures
+    from license_usage.store.rollups import save_day_figures, stored_days
+
+    org_id = f"org-{uuid.uuid4().hex[:8]}"
+    sessions = {f"{index:06d}" + "s" * 122 for index in range(6_000)}  # 6,000 × 128 bytes: ~770 KB
+    instances = {f"{index:06d}" + "i" * 122 for index in range(3_000)}
+    users = {f"user-{index}" for index in range(5_000)}
+    figures = DayFigures()
+    figures.ai.quality_check.update(f"goal-{index:05d}" + "g" * 100 for index in range(4_000))
+    figures.groups["north"] = GroupFigures(
+        active_users=users, session_ids=sessions, loose_logins=7, instance_ids=instances
+    )
+    save_day_figures(org_id, "2026-11-05", figures)
+    save_day_figures(org_id, "2026-11-05", figures)  # replacing it leaves no stale part behind
+    days, groups = stored_days(org_id, date(2026, 11, 5), date(2026, 11, 5))
+    assert len(days) == 1
+    assert len(days[0].ai.quality_check) == 4_000
+    (north,) = groups["north"]
+    assert (set(north.session_ids), set(north.instance_ids), set(north.active_users)) == (sessions, instances, users)
+    assert north.loose_logins == 7

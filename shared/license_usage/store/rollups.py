@@ -133,17 +133,51 @@ def _partition_events(partition: str) -> Iterator[DayEvent]:
 # ---------------------------------------------------------------- a day's figures
 
 
+# A day's item keeps distinct ids (goals, users, sessions, instances); past this many bytes of them
+# the rest go to overflow items of the same day (an item holds at most 400 KB).
+_ID_BYTES_PER_ITEM = 300_000
+_ID_SETS = ("quality_check", "suggest_alignment", "active_users", "session_ids", "instance_ids")
+
+
+def _chunks(sets: dict[str, set[str]]) -> list[dict[str, set[str]]]:
+    """The id sets split into parts of at most ``_ID_BYTES_PER_ITEM`` bytes each (one part at least)."""
+    parts: list[dict[str, set[str]]] = [{}]
+    size = 0
+    for name, ids in sets.items():
+        for item in sorted(ids):
+            cost = len(item.encode()) + 3
+            if size + cost > _ID_BYTES_PER_ITEM and size:
+                parts.append({})
+                size = 0
+            parts[-1].setdefault(name, set()).add(item)
+            size += cost
+    return parts
+
+
+def _split(partition: str, day: str, suffix: str, record: DailyRecord) -> list[DailyRecord]:
+    """``record`` with its id sets cut to size, and the overflow items (``<day>#P#<n>#<suffix>``)."""
+    sets = {name: set(getattr(record, name) or ()) for name in _ID_SETS}
+    parts = _chunks(sets)
+    for name in _ID_SETS:
+        setattr(record, name, parts[0].get(name) or None)
+    overflow = [DailyRecord(partition, f"{day}#P#{index:04d}#{suffix}") for index in range(1, len(parts))]
+    for item, part in zip(overflow, parts[1:], strict=True):
+        for name in _ID_SETS:
+            setattr(item, name, part.get(name) or None)
+    return [record, *overflow]
+
+
 def save_day_figures(org_id: str, day: str, figures: DayFigures) -> None:
     """Replace the day's stored figures (its group items included) with ``figures``."""
     partition = daily_partition(org_id)
     stale = {record.sk for record in DailyRecord.query(partition, DailyRecord.sk.startswith(day), consistent_read=True)}
-    records = [_daily_record(partition, day, figures.ai, figures.lifecycle, None)]
+    records = _split(partition, day, "D", _daily_record(partition, day, figures.ai, figures.lifecycle, None))
     for group, group_figures in figures.groups.items():
         record = _daily_record(partition, f"{day}#G#{group}", group_figures.ai, {}, group_figures.active_users)
         record.session_ids = set(group_figures.session_ids) or None
         record.loose_logins = group_figures.loose_logins
         record.instance_ids = set(group_figures.instance_ids) or None
-        records.append(record)
+        records.extend(_split(partition, day, f"G#{group}", record))
     with DailyRecord.batch_write() as batch:
         for record in records:
             batch.save(record)
@@ -173,14 +207,30 @@ def has_day_figures(org_id: str) -> bool:
     return any(True for _ in DailyRecord.query(daily_partition(org_id), limit=1, attributes_to_get=["pk", "sk"]))
 
 
+def _merge_ids(record: DailyRecord, extra: DailyRecord) -> None:
+    for name in _ID_SETS:
+        merged = set(getattr(record, name) or ()) | set(getattr(extra, name) or ())
+        setattr(record, name, merged or None)
+
+
 def stored_days(org_id: str, first: date, last: date) -> tuple[list[StoredDay], dict[str, list[StoredDay]]]:
     """The organization's days in [first, last] and, per group, the group's days."""
     organization: list[StoredDay] = []
     groups: dict[str, list[StoredDay]] = {}
+    overflow: dict[tuple[str, str | None], list[DailyRecord]] = {}
+    bases = []
     for record in DailyRecord.query(
         daily_partition(org_id), DailyRecord.sk.between(first.isoformat(), f"{last.isoformat()}#~")
     ):
+        if record.sk[10:13] == "#P#":  # <day>#P#<n>#D or <day>#P#<n>#G#<group>: ids beyond an item's size
+            rest = record.sk[18:]
+            overflow.setdefault((record.sk[:10], rest[2:] if rest.startswith("G#") else None), []).append(record)
+        else:
+            bases.append(record)
+    for record in bases:
         day_text, _, group = record.sk.partition("#G#")
+        for extra in overflow.pop((day_text, group or None), []):
+            _merge_ids(record, extra)
         stored = StoredDay(
             day=date.fromisoformat(day_text),
             ai=AiFigures(
