@@ -113,3 +113,43 @@ def test_assign_roles_is_refused_on_a_mau_plan(stack: LocalStack) -> None:
     )
     assert answer.status_code == 422
     assert answer.json()["error"]["details"][0]["field"] == "assign_roles"
+
+
+def test_a_role_plan_created_or_renewed_after_its_users_gives_them_their_seats(stack: LocalStack) -> None:
+    org_id = new_org("rolesafter")
+    key = create_key(stack, org_id)
+    send(stack, key, [role_event(f"c{i}", "user.created", f"coach{i}", ["coach"], 600 - i) for i in range(3)])
+    send(
+        stack,
+        key,
+        [
+            {
+                "id": "off",
+                "type": "user.deactivated",
+                "user_id": "coach2",
+                "timestamp": iso(NOW - timedelta(minutes=500)),
+            }
+        ],
+    )
+    roll_up(stack)  # the directory holds them now
+    send(stack, key, [role_event("late", "user.created", "coach3", ["coach"], 400)])  # still waiting for a rollup
+    start = iso(NOW - timedelta(days=350))
+    plan = create_plan(
+        stack,
+        org_id,
+        type="seats",
+        product="learn",
+        amount=10,
+        start=start,
+        end=iso(NOW + timedelta(days=2)),
+        assign_roles=["coach"],
+    )
+    assert usage(stack, org_id, plan["plan_id"])["consumed"] == 3  # coach0, coach1, coach3; coach2 was deactivated
+    renewal = requests.post(
+        f"{stack.url}/v1/orgs/{org_id}/plans/{plan['plan_id']}/renewal", headers=vendor(stack), timeout=30
+    )
+    assert renewal.status_code == 201, renewal.text
+    renewed = renewal.json()
+    assert renewed["assign_roles"] == ["coach"]
+    seats = {name for name, user in users(stack, org_id, renewed["plan_id"]).items() if user["seat_reason"] == "role"}
+    assert seats == {"coach0", "coach1", "coach3"}  # held from the renewed plan's start

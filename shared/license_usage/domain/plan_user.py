@@ -20,9 +20,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
+from license_usage.domain.directory import DirectoryChange, state_before
 from license_usage.domain.errors import Conflict, TryAgain
 from license_usage.domain.plans import Enforcement, Plan, PlanMonth, PlanType, plan_months
-from license_usage.domain.timestamps import order_key_instant
+from license_usage.domain.timestamps import format_utc, order_key_instant
 
 RELEASING_EVENT_TYPES = frozenset({"user.deactivated", "user.deleted"})
 
@@ -432,3 +433,26 @@ def combined_licenses(products_of_user: Mapping[str, set[str]]) -> list[Combined
             key = tuple(sorted(products))
             counts[key] = counts.get(key, 0) + 1
     return [CombinedLicenses(products, users) for products, users in sorted(counts.items())]
+
+
+def role_plan_actions(plan: Plan, history: Iterable[DirectoryChange]) -> list[Action]:
+    """What a user's lifecycle history means for a plan that assigns by role, however long before
+    the plan was created it happened: a user holding one of its roles (and active) when the plan
+    starts takes a seat at its start; the history's role events and releases inside the plan
+    follow (SPEC §2: seats follow roles)."""
+    history = list(history)
+    start_key = format_utc(plan.start)
+    end_key = format_utc(plan.end)
+    actions = []
+    before = state_before(history, start_key)
+    if before.status == "active" and set(before.roles) & set(plan.assign_roles):
+        actions.append(Action(f"{start_key}#plan-start.{plan.plan_id}", ActionKind.ROLE_GAIN))
+    for change in history:
+        if not start_key <= change.order_key < end_key:
+            continue
+        if change.status in ("deactivated", "deleted"):
+            actions.append(Action(change.order_key, ActionKind.RELEASE))
+        elif change.roles is not None:
+            gains = bool(set(change.roles) & set(plan.assign_roles))
+            actions.append(Action(change.order_key, ActionKind.ROLE_GAIN if gains else ActionKind.ROLE_LOSS))
+    return sorted(actions)

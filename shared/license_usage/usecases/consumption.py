@@ -24,13 +24,15 @@ from license_usage.domain.plan_user import (
     action_of_event,
     day_of,
     plans_consumed_by,
+    role_plan_actions,
 )
 from license_usage.domain.plans import Enforcement, Plan, PlanType
 from license_usage.store import plan_users
 from license_usage.store.dirty_days import dirty_days_of
-from license_usage.store.events import writer_pool
+from license_usage.store.events import directory_changes, writer_pool
 from license_usage.store.plans import plan_totals, set_overdraft_flag
 from license_usage.store.tables import LicensingItem
+from license_usage.store.users import user_histories
 
 ATTEMPTS = 12
 # Writers of one user's consumption collide only in bursts (many requests for one user at once):
@@ -170,3 +172,27 @@ def refresh_overdraft_flag(plan: Plan, now: datetime) -> None:
     over = is_over_amount(plan, totals, now)
     if over != totals.flagged_over_amount:
         set_overdraft_flag(plan, over)
+
+
+def assign_existing_roles(plan: Plan, now: datetime) -> Counted:
+    """A plan that assigns by role, once created (or renewed), gives seats to the users who hold its
+    roles: from the users directory and the lifecycle events still waiting for a rollup, in time
+    order (under a hard limit the earliest get the seats)."""
+    counted = Counted()
+    if not plan.assigns_by_role:
+        return counted
+    histories = user_histories(plan.org_id)
+    for waiting in directory_changes(plan.org_id, dirty_days_of(plan.org_id)):
+        history = histories.setdefault(waiting.user_id, [])
+        if all(entry.order_key != waiting.order_key for entry in history):
+            history.append(waiting)
+    lane = sorted(
+        (action, user_id) for user_id, history in histories.items() for action in role_plan_actions(plan, history)
+    )
+    users = plan_users.load_plan_users({(plan.plan_id, user_id) for _, user_id in lane})
+    for action, user_id in lane:
+        users[(plan.plan_id, user_id)], change = settle(plan, users[(plan.plan_id, user_id)], action, now)
+        counted.add(plan, change)
+    if counted.plans:
+        refresh_overdraft_flag(plan, now)
+    return counted

@@ -15,7 +15,9 @@ from license_usage.domain.plans import (
     check_plan_terms,
     one_year_after,
 )
+from license_usage.store.dirty_days import mark_days_dirty
 from license_usage.store.plans import get_plan, guard_version, new_plan_id, plans_of_org, save_new_plan
+from license_usage.usecases.consumption import assign_existing_roles
 
 ATTEMPTS = 3
 
@@ -68,6 +70,9 @@ def create_plan(
             save_new_plan(plan, version, actor, now, renewed_from)
         except Conflict:
             continue
+        counted = assign_existing_roles(plan, now)
+        if counted.days:
+            mark_days_dirty(org_id, counted.days, now)
         return plan
     raise Conflict("Plans of this product and type kept changing; retry.")
 
