@@ -39,7 +39,7 @@ class EventIn(BaseModel):
     timestamp: datetime
     user_id: Name | None = None
     product: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
-    roles: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(default=None, max_length=50)
+    roles: list[Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,64}$")]] | None = Field(default=None, max_length=50)
     goal_id: Name | None = None
     quantity: StrictInt | None = Field(default=None, ge=1, le=1_000_000)
     feature: Name | None = None

@@ -22,7 +22,7 @@ def _instant(value: object) -> datetime:
 MAX_AMOUNT = 1_000_000_000
 Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT)]
 Overdraft = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)]
-RoleName = Annotated[str, Field(min_length=1, max_length=64)]
+RoleName = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,64}$")]  # printable, as roles in events
 
 
 class PlanIn(BaseModel):
