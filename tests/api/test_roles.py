@@ -63,6 +63,8 @@ def test_three_coaches_take_three_seats_and_a_change_to_learner_frees_one(stack:
     }
     send(stack, key, [login("l-c0", "coach0", iso(NOW - timedelta(minutes=1)))])
     roll_up(stack)
+    coach0 = users(stack, org_id, plan["plan_id"])["coach0"]
+    assert coach0["first_login"] == coach0["last_login"] == iso(NOW - timedelta(minutes=1))
     answer = usage(stack, org_id, plan["plan_id"])
     # coach0 and lea logged in within 30 days; coach2 holds a seat without a login.
     assert (answer["active_assigned"], answer["active_pct"], answer["inactive_assignments"]) == (2, 66.7, 1)

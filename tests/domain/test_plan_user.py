@@ -369,7 +369,13 @@ def test_on_a_role_plan_roles_take_and_free_seats_and_logins_take_none() -> None
     assert run.seats == 0
     assert run.user.last_login is not None
     assert run.user.last_login.endswith("#l1")
-    assert PlanUser("pln_1", "u").apply(role_plan(), login(day, "x")).is_empty
+    first = PlanUser("pln_1", "u").apply(role_plan(), login(day, "x"))
+    assert first.seats_delta == 0
+    assert not first.after.holds_seat
+    assert first.after.first_login == login(day, "x").order_key  # the one write: the earliest login
+    assert first.after.apply(role_plan(), login(day + timedelta(hours=1), "y")).is_empty
+    earlier = first.after.apply(role_plan(), login(day - timedelta(hours=1), "w"))
+    assert earlier.after.first_login == login(day - timedelta(hours=1), "w").order_key
     back = run.send(role_event(day + timedelta(hours=4), "again", ("coach",)))
     assert back.seats_delta == 1
     assert run.user.seat_reason == "role"

@@ -55,6 +55,7 @@ class MarkKind(StrEnum):
     DENIED = "denied"  # a login or claim the hard limit refused: kept so a resend changes nothing
     ROLE_GAIN = "role_gain"
     ROLE_LOSS = "role_loss"
+    FIRST_LOGIN = "first_login"  # plans that assign by role: the user's earliest login (takes no seat)
 
 
 TAKING = frozenset({MarkKind.LOGIN, MarkKind.CLAIM, MarkKind.ROLE_GAIN})
@@ -167,7 +168,9 @@ def _steps(periods: Iterable[SeatPeriod]) -> set[SeatStep]:
     return steps
 
 
-_ALWAYS_KEPT = frozenset({MarkKind.RELEASE, MarkKind.DENIED, MarkKind.ROLE_GAIN, MarkKind.ROLE_LOSS})
+_ALWAYS_KEPT = frozenset(
+    {MarkKind.RELEASE, MarkKind.DENIED, MarkKind.ROLE_GAIN, MarkKind.ROLE_LOSS, MarkKind.FIRST_LOGIN}
+)
 
 
 def _kept_marks(marks: Iterable[Mark]) -> tuple[Mark, ...]:
@@ -251,7 +254,9 @@ class PlanUser:
 
     @property
     def first_login(self) -> str | None:
-        logins = [m.order_key for m in self.marks if m.kind is MarkKind.LOGIN or _denied_login(m)]
+        logins = [
+            m.order_key for m in self.marks if m.kind in (MarkKind.LOGIN, MarkKind.FIRST_LOGIN) or _denied_login(m)
+        ]
         logins += list(self.months.values())
         return min(logins, default=None)
 
@@ -327,8 +332,14 @@ class PlanUser:
         if any(m.order_key == action.order_key for m in self.marks):
             return Change(self, self)  # applied before: a resend changes nothing
         if plan.assigns_by_role and action.kind is ActionKind.LOGIN:
-            # SPEC §2: on such a plan logins take no seat (they still tell when the user was active).
-            return Change(self, replace(self, last_login=max(filter(None, (self.last_login, action.order_key)))))
+            # SPEC §2: on such a plan logins take no seat; the earliest is kept (the users list's
+            # first_login), the latest settled by the rollup.
+            latest = max(filter(None, (self.last_login, action.order_key)))
+            first = [m for m in self.marks if m.kind is MarkKind.FIRST_LOGIN]
+            if first and first[0].order_key <= action.order_key:
+                return Change(self, replace(self, last_login=latest))
+            kept = (*(m for m in self.marks if m.kind is not MarkKind.FIRST_LOGIN), action.mark(MarkKind.FIRST_LOGIN))
+            return Change(self, replace(self, marks=tuple(sorted(kept)), last_login=latest))
         added = {action.mark()}
         if later_login is not None:
             added.add(Mark(later_login, MarkKind.LOGIN))
