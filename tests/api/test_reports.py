@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -13,35 +10,7 @@ import pytest
 import requests
 
 from tests.stack import LocalStack as Stack
-from tests.support import ROOT, bearer, create_key, create_plan, iso, login, new_org, send, vendor
-
-
-def invoke(stack: Stack, function: str, at: datetime) -> dict[str, Any]:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "usage_local",
-            "invoke",
-            function,
-            "--time",
-            iso(at),
-            "--state-dir",
-            str(stack.state_dir),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
-def roll_up(stack: Stack) -> dict[str, Any]:
-    return invoke(stack, "DailyRollupFunction", datetime.now(UTC))
+from tests.support import bearer, create_key, create_plan, invoke, iso, login, new_org, roll_up, send, vendor
 
 
 def report(stack: Stack, org_id: str, **params: str) -> dict[str, Any]:

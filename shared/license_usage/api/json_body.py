@@ -95,7 +95,9 @@ def _shallow(raw: bytes) -> bytes:
 
 def parse_json(raw: bytes) -> Any:
     """The body as JSON. ValueError: not JSON, or nested too deeply outside a top-level array."""
-    text = _shallow(raw) if _depth(raw) > SAFE_DEPTH else raw
+    # Depth needs at least as many brackets: most bodies skip the scan (two C-speed counts).
+    deep_enough = raw.count(b"[") + raw.count(b"{") > SAFE_DEPTH
+    text = _shallow(raw) if deep_enough and _depth(raw) > SAFE_DEPTH else raw
     try:
         return json.loads(text, parse_float=_float, parse_constant=NonFinite)
     except RecursionError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from license_usage.domain.plans import Plan, PlanMonth, PlanType, month_of, plan_months
@@ -213,12 +213,18 @@ def _month_span(month: PlanMonth, today: date) -> tuple[date, date] | None:
     return month.first_day, min(month.last_day, today)
 
 
-def seats_month_rows(plan: Plan, counters: PlanCounters, now: datetime) -> list[SeatsMonthRow]:
-    """SPEC §8 seats columns, for every plan month (months not yet begun are zeros)."""
+def seats_month_rows(
+    plan: Plan, counters: PlanCounters, now: datetime, begun_days: list[SeatDay] | None = None
+) -> list[SeatsMonthRow]:
+    """SPEC §8 seats columns, for every plan month (months not yet begun are zeros).
+    ``begun_days``: the plan's ``seat_days`` up to ``now``, when the caller has them already."""
+    if begun_days is None:
+        begun_days = _begun_seat_days(plan, counters, now)
+    by_day = {day.date: day for day in begun_days}
     rows = []
     for month in plan_months(plan.start, plan.end):
         span = _month_span(month, now.date())
-        days = seat_days(plan, counters, *span) if span else []
+        days = [by_day[d] for d in _days(*span) if d in by_day] if span else []
         peak = max((d.max for d in days), default=0)
         rows.append(
             SeatsMonthRow(
@@ -340,6 +346,10 @@ def window_figures(plan: Plan, counters: PlanCounters, first: date, last: date, 
     return WindowFigures(peak=peak, monthly_average=average)
 
 
+def _begun_seat_days(plan: Plan, counters: PlanCounters, now: datetime) -> list[SeatDay]:
+    return seat_days(plan, counters, plan.start.date(), min(now.date(), _plan_last_day(plan)))
+
+
 def plan_figures(plan: Plan, counters: PlanCounters, at: datetime, now: datetime) -> PlanFigures:
     consumed = consumed_at(plan, counters, at, now)
     return PlanFigures(
@@ -357,27 +367,17 @@ def plan_usage(plan: Plan, counters: PlanCounters, now: datetime) -> Usage:
     months: list[MonthRow]
     forecast: date | None = None
     settled = True
-    consumed = consumed_at(plan, counters, now, now)
+    figures = plan_figures(plan, counters, now, now)
     if plan.type is PlanType.SEATS:
         recent = sum(counters.days[d].seats_net for d in window if d in counters.days)
-        seat_rows = seats_month_rows(plan, counters, now)
-        months = list(seat_rows)
-        forecast = forecast_exhausted_on(plan, consumed, recent, now)
-        first, last = plan.start.date(), min(now.date(), _plan_last_day(plan))
-        settled = all(day.settled for day in seat_days(plan, counters, first, last))
+        days = _begun_seat_days(plan, counters, now)
+        months = list(seats_month_rows(plan, counters, now, days))
+        forecast = forecast_exhausted_on(plan, figures.consumed, recent, now)
+        settled = all(day.settled for day in days)
     elif plan.type is PlanType.MAU:
         months = list(mau_month_rows(plan, counters))
     else:
         recent = sum(counters.days[d].credits_used for d in window if d in counters.days)
         months = list(mauc_month_rows(plan, counters))
-        forecast = forecast_exhausted_on(plan, consumed, recent, now)
-    return Usage(
-        amount=plan.amount,
-        consumed=consumed,
-        available=max(0, plan.amount - consumed),
-        utilization_pct=utilization_pct(consumed, plan.amount),
-        overage=overage(consumed, plan.amount),
-        forecast_exhausted_on=forecast,
-        months=months,
-        settled=settled,
-    )
+        forecast = forecast_exhausted_on(plan, figures.consumed, recent, now)
+    return Usage(**asdict(figures), forecast_exhausted_on=forecast, months=months, settled=settled)

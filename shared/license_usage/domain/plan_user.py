@@ -62,14 +62,10 @@ TAKING = frozenset({MarkKind.LOGIN, MarkKind.CLAIM, MarkKind.ROLE_GAIN})
 FREEING = frozenset({MarkKind.RELEASE, MarkKind.ROLE_LOSS})
 
 
-@dataclass(frozen=True, order=True)
-class Mark:
-    """An event that decided (or may decide) the user's seat, by its order key
-    ``<UTC timestamp>#<event id>``; ``source`` says who caused it (``event`` or an API caller)."""
+class _Keyed:
+    """Something placed in time by an order key ``<UTC timestamp>#<event id>``."""
 
     order_key: str
-    kind: MarkKind
-    source: str = "event"
 
     @property
     def at(self) -> datetime:
@@ -81,16 +77,22 @@ class Mark:
 
 
 @dataclass(frozen=True, order=True)
-class Action:
+class Mark(_Keyed):
+    """An event that decided (or may decide) the user's seat; ``source`` says who caused it
+    (``event`` or an API caller)."""
+
+    order_key: str
+    kind: MarkKind
+    source: str = "event"
+
+
+@dataclass(frozen=True, order=True)
+class Action(_Keyed):
     """What one event or API call asks of a user's consumption."""
 
     order_key: str
     kind: ActionKind
     source: str = "event"
-
-    @property
-    def at(self) -> datetime:
-        return order_key_instant(self.order_key)
 
     def mark(self, kind: MarkKind | None = None) -> Mark:
         return Mark(self.order_key, kind or MarkKind(self.kind.value), self.source)

@@ -147,12 +147,9 @@ class AiCounts:
     suggest_goal: int
 
 
-@dataclass(frozen=True)
-class AiWeek:
+@dataclass(frozen=True, kw_only=True)
+class AiWeek(AiCounts):
     week_start: str  # YYYY-MM-DD, a Monday
-    quality_check: int
-    suggest_alignment: int
-    suggest_goal: int
     total: int
 
 
@@ -176,16 +173,9 @@ class LifecycleCounts:
     instances: int = 0  # distinct instance_ids seen
 
 
-@dataclass(frozen=True)
-class LifecycleWeek:
+@dataclass(frozen=True, kw_only=True)
+class LifecycleWeek(LifecycleCounts):
     week_start: str
-    added: int
-    invited: int
-    deactivated: int
-    deleted: int
-    active_users: int = 0
-    sessions: int = 0
-    instances: int = 0
 
 
 @dataclass(frozen=True)
@@ -238,7 +228,7 @@ def ai_actions(days: Sequence[StoredDay], window: Window) -> AiActions:
     weekly = []
     for week in window_weeks(window):
         figures = weeks.get(week, AiFigures())
-        weekly.append(AiWeek(week.isoformat(), **figures.by_type(), total=figures.total))
+        weekly.append(AiWeek(week_start=week.isoformat(), **figures.by_type(), total=figures.total))
     return AiActions(total=total.total, by_type=_ai_counts(total), weekly=weekly)
 
 
@@ -285,7 +275,9 @@ def user_activity(
             weekly_distinct[iso_week_start(stored.day)].add(stored)
     weekly = [
         LifecycleWeek(
-            w.isoformat(), **weeks.get(w, dict.fromkeys(names, 0)), **weekly_distinct.get(w, _Distinct()).counts()
+            week_start=w.isoformat(),
+            **weeks.get(w, dict.fromkeys(names, 0)),
+            **weekly_distinct.get(w, _Distinct()).counts(),
         )
         for w in window_weeks(window)
     ]

@@ -12,9 +12,8 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, UpdateError
 
 from license_usage.domain.timestamps import format_utc
+from license_usage.store.keys import DIRTY_PARTITION, dirty_day_key
 from license_usage.store.tables import LicensingItem
-
-DIRTY_PARTITION = "DIRTY"
 
 
 class DirtyDayRecord(LicensingItem):
@@ -46,7 +45,7 @@ def mark_days_dirty(org_id: str, days: Iterable[str], now: datetime) -> None:
     """Call after writing the days' events: makes sure a rollup reads those days again. A read
     spares the write while the day's mark still waits for its rollup (most batches)."""
     for day in sorted(set(days)):
-        key = (DIRTY_PARTITION, f"{org_id}#{day}")
+        key = dirty_day_key(org_id, day)
         if not _needs_mark(key):
             continue
         DirtyDayRecord(*key).update(
@@ -67,13 +66,15 @@ def dirty_days() -> list[DirtyDay]:
 
 
 def dirty_days_of(org_id: str) -> list[str]:
-    records = DirtyDayRecord.query(DIRTY_PARTITION, DirtyDayRecord.sk.startswith(f"{org_id}#"), consistent_read=True)
+    records = DirtyDayRecord.query(
+        DIRTY_PARTITION, DirtyDayRecord.sk.startswith(dirty_day_key(org_id, "")[1]), consistent_read=True
+    )
     return [record.day for record in records]
 
 
 def claim_dirty_day(dirty: DirtyDay) -> DirtyDay:
     """Before the day is read: from now on, writers mark it again (see ``mark_days_dirty``)."""
-    record = DirtyDayRecord(DIRTY_PARTITION, f"{dirty.org_id}#{dirty.day}")
+    record = DirtyDayRecord(*dirty_day_key(dirty.org_id, dirty.day))
     record.update(actions=[DirtyDayRecord.claimed.set(DirtyDayRecord.marks)], condition=DirtyDayRecord.marks.exists())
     return DirtyDay(dirty.org_id, dirty.day, int(record.marks))
 
@@ -81,7 +82,7 @@ def claim_dirty_day(dirty: DirtyDay) -> DirtyDay:
 def clear_dirty_day(dirty: DirtyDay) -> bool:
     """Forget the claimed mark unless a writer marked the day again while it was being rolled up;
     then give up the claim, so the next rollup claims the day afresh."""
-    record = DirtyDayRecord(DIRTY_PARTITION, f"{dirty.org_id}#{dirty.day}")
+    record = DirtyDayRecord(*dirty_day_key(dirty.org_id, dirty.day))
     try:
         record.delete(condition=DirtyDayRecord.marks == dirty.marks)
     except DeleteError as error:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from license_usage.domain.consumption import is_over_amount
+from license_usage.domain.consumption import PlanCounters, is_over_amount
 from license_usage.domain.events import MAX_FUTURE_SKEW, UsageEvent
 from license_usage.domain.plan_user import (
     Action,
@@ -166,12 +166,14 @@ def apply_consumption(events: Sequence[UsageEvent], plans: Sequence[Plan], now: 
     return counted
 
 
-def refresh_overdraft_flag(plan: Plan, now: datetime) -> None:
-    """Keep the sparse overdrafts index in step with the counters (a write only when it flips)."""
+def refresh_overdraft_flag(plan: Plan, now: datetime) -> PlanCounters:
+    """Keep the sparse overdrafts index in step with the counters (a write only when it flips);
+    returns the counters it read."""
     totals = plan_totals(plan)
     over = is_over_amount(plan, totals, now)
     if over != totals.flagged_over_amount:
         set_overdraft_flag(plan, over)
+    return totals
 
 
 def assign_existing_roles(plan: Plan, now: datetime) -> Counted:

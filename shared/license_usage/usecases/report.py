@@ -68,10 +68,11 @@ def _plan_row(plan: Plan, window: Window, as_of: datetime, now: datetime) -> Rep
 def _combined(plans: list[Plan], as_of: datetime) -> list[CombinedLicenses]:
     """Users consuming from plans of two or more products at ``as_of`` (their plans' user items:
     the reads grow with users, not with events)."""
+    covering = [plan for plan in plans if plan.covers(as_of)]
+    if len({plan.product for plan in covering}) < 2:
+        return []  # one product: nobody can combine, and no user item needs reading
     products_of_user: dict[str, set[str]] = defaultdict(set)
-    for plan in plans:
-        if not plan.covers(as_of):
-            continue
+    for plan in covering:
         for user in all_plan_users(plan.plan_id):
             if user.consumes_at(plan, as_of):
                 products_of_user[user.user_id].add(plan.product)

@@ -14,7 +14,7 @@ from license_usage.domain.plans import Plan, PlanType
 from license_usage.domain.timestamps import format_utc
 from license_usage.store.audit import audit_record
 from license_usage.store.dirty_days import mark_days_dirty
-from license_usage.store.plan_users import load_plan_user, seats_in_use
+from license_usage.store.plan_users import load_plan_user
 from license_usage.store.plans import plans_of_org
 from license_usage.store.tables import LicensingItem
 from license_usage.usecases.consumption import Counted, refresh_overdraft_flag, settle
@@ -53,13 +53,13 @@ class SeatGrant:
     overdraft: bool  # seats in use now exceed the plan's amount
 
 
-def _after_change(plan: Plan, change: Change, now: datetime) -> None:
+def _after_change(plan: Plan, change: Change, now: datetime) -> int:
+    """Mark the days the change touched and refresh the overdraft flag; returns seats in use."""
     counted = Counted()
     counted.add(plan, change)
     if counted.days:
         mark_days_dirty(plan.org_id, counted.days, now)
-    if change.seats_delta:
-        refresh_overdraft_flag(plan, now)
+    return refresh_overdraft_flag(plan, now).seats_in_use
 
 
 def claim_seat_for(org_id: str, user_id: str, product: str | None, actor: Principal, now: datetime) -> SeatGrant:
@@ -70,10 +70,10 @@ def claim_seat_for(org_id: str, user_id: str, product: str | None, actor: Princi
         return _audit(plan, user_id, actor, now, taking=True) if change.takes_seat else None
 
     _, change = settle(plan, user, _action(ActionKind.CLAIM, actor, now), now, audit_for=audit_for)
-    _after_change(plan, change, now)
+    in_use = _after_change(plan, change, now)
     if change.denied is not None:
         raise SeatLimitReached(f"All {plan.hard_limit} seats of plan {plan.plan_id} are taken (hard limit).")
-    return SeatGrant(granted=True, overdraft=seats_in_use(plan.plan_id) > plan.amount)
+    return SeatGrant(granted=True, overdraft=in_use > plan.amount)
 
 
 def release_seat_of(org_id: str, user_id: str, product: str | None, actor: Principal, now: datetime) -> bool:
