@@ -31,9 +31,9 @@ import botocore.client
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from usage_local.resources import table_definition
+from usage_local.resources import aws_client, create_event_bus, create_topic, table_definition
 from usage_local.stack import StackConfig, function_environments
-from usage_local.standins import DynamoDBLocal, wait_until_answering
+from usage_local.standins import DynamoDBLocal, MotoServer, wait_until_answering
 from usage_local.template import REGION, Template
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -140,6 +140,29 @@ def _create_tables(local: LocalDynamoDB) -> None:
 
 
 # ---------------------------------------------------------------------------- Lambda environment
+@contextlib.contextmanager
+def local_moto() -> Iterator[str]:
+    """moto server (its own process and port) with the template's SNS topic and event bus, the
+    handlers of this process pointed at it; yields its endpoint. Publishing then costs what it
+    costs against the local stack."""
+    template = Template.load(TEMPLATE_PATH)
+    port = free_port()
+    moto = MotoServer(port)
+    moto.start()
+    assert moto.process is not None
+    assert moto.process.stdout is not None
+    threading.Thread(target=_drain, args=(moto.process.stdout, Path(os.devnull)), daemon=True).start()
+    try:
+        wait_until_answering([(moto, port, "/moto-api/")])
+        create_topic(aws_client("sns", moto.endpoint), template, "NotificationsTopic")
+        create_event_bus(aws_client("events", moto.endpoint), template, "UsageEventBus")
+        os.environ["AWS_ENDPOINT_URL_SNS"] = moto.endpoint
+        os.environ["AWS_ENDPOINT_URL_EVENTBRIDGE"] = moto.endpoint
+        yield moto.endpoint
+    finally:
+        moto.stop()
+
+
 def lambda_environment(local_port: int, function: str = "IngestFunction") -> dict[str, str]:
     """What the template gives the function (table names, Powertools settings…), with the local
     stack's overrides (endpoint, region, fake credentials) and quieter logs for the bench."""

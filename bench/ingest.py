@@ -8,6 +8,11 @@
     item from 16 threads, without the handler: the cost of one request per event by itself.
 (b) Write capacity per new event and per duplicate (the same batches sent again), from the
     ``ConsumedCapacity`` DynamoDB Local reports.
+(d) Notifications at ingest: the same events for two organizations, each with a seats and a mau
+    plan, sent batch by batch in turns. One organization's plans are sized so that their 80 %
+    and 100 % thresholds and their amount are crossed during the run (notices stored once and
+    published to SNS and the bus, on moto server); the other's are too large to cross any line
+    (the same checks, nothing sent). Goal: the crossing run at most 1.1× the other's time.
 (c) Import-and-init time of each handler module in a fresh process, against the floor
     ``import boto3; boto3.client("dynamodb")`` (median of 5 processes each).
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -34,6 +40,7 @@ from typing import Any
 from bench.harness import (
     INGEST_AUTHORIZER,
     REPO_ROOT,
+    VENDOR_AUTHORIZER,
     CapacityMeter,
     CapacitySnapshot,
     Figure,
@@ -46,11 +53,14 @@ from bench.harness import (
     lambda_environment,
     load_handler,
     local_dynamodb,
+    local_moto,
     machine_line,
     median,
     print_table,
+    rest_event,
     set_lambda_environment,
 )
+from usage_local.resources import aws_client
 
 BATCH = 500
 FLOOR_BATCH = 25  # BatchWriteItem's limit
@@ -364,6 +374,84 @@ def breakdown(title: str, capacity: CapacitySnapshot) -> None:
         )
 
 
+# ---------------------------------------------------------------------------- (d)
+def notify_figures(local: LocalDynamoDB, args: argparse.Namespace, meter: CapacityMeter | None = None) -> list[Figure]:
+    """(d): the crossing organization against the quiet one, batch by batch in turns."""
+    if meter is None:
+        meter = CapacityMeter(local.index_keys)
+        meter.install()
+    with local_moto() as endpoint:
+        ingest = load_handler("ingest", "bench_ingest_notify_app")
+        api = load_handler("api", "bench_api_notify_app")
+        rng = random.Random(args.seed + 4)
+        now = datetime.now(UTC)
+        events = generate_events(rng, args.events, args.users, now, 3, "nt")
+        logins = {e["user_id"] for e in events if e["type"] == "user.login" and e.get("product") == "learn"}
+        start = stamp(now - timedelta(days=30))
+        # Crossing: amounts at 90 % of the users who log in, so 80 %, 100 % and the amount itself
+        # are passed during the run. Quiet: amounts no run can reach.
+        crossing, quiet = "bench-notify-crossing", "bench-notify-quiet"
+        for org, amount in ((crossing, max(2, int(len(logins) * 0.9))), (quiet, len(logins) * 10)):
+            for plan_type in ("seats", "mau"):
+                create_plan(api, org, {"type": plan_type, "product": "learn", "amount": amount, "start": start})
+        bodies = [json.dumps({"events": chunk}) for chunk in batches(events, BATCH)]
+        # What reached SNS: an SQS queue subscribed to the topic counts it.
+        sqs = aws_client("sqs", endpoint)
+        queue = sqs.create_queue(QueueName="bench-notices")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        aws_client("sns", endpoint).subscribe(
+            TopicArn=os.environ["NOTIFICATIONS_TOPIC_ARN"], Protocol="sqs", Endpoint=queue_arn
+        )
+        # Warm-up of both organizations' paths, not measured: a first batch elsewhere.
+        warm = generate_events(rng, 1_000, 200, now, 3, "ntw")
+        send_batches(ingest, meter, "bench-notify-warm", [json.dumps({"events": warm})], "notify-warm", len(warm))
+        print(f"(d) {len(events):,} events to a crossing and a quiet organization, batch by batch in turns…")
+        meter.clear("notify-crossing")
+        meter.clear("notify-quiet")
+        seconds = {crossing: 0.0, quiet: 0.0}
+        for index, body in enumerate(bodies):
+            order = (crossing, quiet) if index % 2 == 0 else (quiet, crossing)
+            for org in order:
+                elapsed, _ = send_batch(ingest, meter, f"notify-{org.rsplit('-', 1)[1]}", org, body)
+                seconds[org] += elapsed
+        time.sleep(1)  # moto delivers to the queue within ~0.1 s
+        attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])
+        published = int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+        listed = call(
+            api,
+            rest_event("GET", "/v1/orgs/{org_id}/notifications", {"org_id": crossing}, VENDOR_AUTHORIZER, None),
+        )["items"]
+        quiet_listed = call(
+            api, rest_event("GET", "/v1/orgs/{org_id}/notifications", {"org_id": quiet}, VENDOR_AUTHORIZER, None)
+        )["items"]
+    ratio = seconds[crossing] / seconds[quiet]
+    kinds = ", ".join(sorted(f"{n['kind']} {n['threshold'] or ''}".strip() for n in listed))
+    crossing_capacity = meter.snapshot("notify-crossing")
+    quiet_capacity = meter.snapshot("notify-quiet")
+    return [
+        Figure("(d) events/s, plans crossing their thresholds", f"{len(events) / seconds[crossing]:,.0f}", "", None),
+        Figure("(d) events/s, the same plans never crossing", f"{len(events) / seconds[quiet]:,.0f}", "", None),
+        Figure("(d) crossing time / quiet time", f"{ratio:.3f}", "≤ 1.1", ratio <= 1.1),
+        Figure("(d) notices sent (crossing org)", f"{len(listed)}: {kinds}", "", None),
+        Figure("(d) notices sent (quiet org)", f"{len(quiet_listed)}", "0", not quiet_listed),
+        Figure(
+            "(d) messages that reached SNS (both orgs)", f"{published}", f"= {len(listed)}", published == len(listed)
+        ),
+        Figure(
+            "(d) WCU per event, crossing vs quiet",
+            f"{crossing_capacity.write / len(events):.4f} vs {quiet_capacity.write / len(events):.4f}",
+            "",
+            None,
+        ),
+        Figure(
+            "(d) RCU per event, crossing vs quiet",
+            f"{crossing_capacity.read / len(events):.4f} vs {quiet_capacity.read / len(events):.4f}",
+            "",
+            None,
+        ),
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=20_000, help="new events per measured run (default 20000)")
@@ -374,6 +462,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--only-imports", action="store_true", help="measure (c) only")
     parser.add_argument("--no-plans-run", action="store_true", help="skip the informational run with plans")
+    parser.add_argument("--no-notify-run", action="store_true", help="skip (d), the notifications run")
+    parser.add_argument("--only-notify", action="store_true", help="measure (d) only")
     parser.add_argument("--data-dir", type=Path, help="parent of DynamoDB Local's data folder (default: system temp)")
     parser.add_argument("--seed", type=int, default=20261123)
     args = parser.parse_args(argv)
@@ -398,6 +488,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"    floor {floor_median * 1000:.0f} ms: {ratios}", flush=True)
     if args.only_imports:
         print_table("Import figures (first repetition)", import_figures(imports))
+        return
+    if args.only_notify:
+        with local_dynamodb("ingest-notify", args.data_dir) as local:
+            set_lambda_environment(local)
+            print_table("Notification figures", notify_figures(local, args))
         return
 
     with local_dynamodb("ingest", args.data_dir) as local:
@@ -438,6 +533,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             plans_dup = send_batches(ingest, meter, org, bodies, "ingest-plans-dup", len(events))
             assert plans_dup.duplicates == len(events), plans_dup
         events_table = local.names["EventsTable"]
+        notify = [] if args.no_notify_run else notify_figures(local, args, meter)
 
     ratio = new.per_second / floor.per_second
     wcu_new = new.capacity.write / new.accepted
@@ -501,7 +597,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 None,
             ),
         ]
-    figures += import_figures(imports)
+    figures += notify + import_figures(imports)
     print_table("Ingest figures", figures)
 
     print("\nWhere the handler's time and capacity went (per operation and table; Σ call time adds up")

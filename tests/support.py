@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -72,8 +73,11 @@ def login(event_id: str, user_id: str, timestamp: str, product: str | None = "le
     return event
 
 
-def invoke(stack: LocalStack, function: str, at: datetime) -> dict[str, Any]:
-    """``usage-local invoke FUNCTION --time AT`` against the stack: one scheduled run."""
+def invoke(
+    stack: LocalStack, function: str, at: datetime, env: dict[str, str] | None = None, expect_ok: bool = True
+) -> dict[str, Any]:
+    """``usage-local invoke FUNCTION --time AT`` against the stack: one scheduled run (``env``:
+    switches the run's worker inherits, e.g. LICENSE_USAGE_FAULTS)."""
     done = subprocess.run(
         [
             sys.executable,
@@ -91,7 +95,11 @@ def invoke(stack: LocalStack, function: str, at: datetime) -> dict[str, Any]:
         text=True,
         timeout=300,
         check=False,
+        env={**os.environ, **(env or {})},
     )
+    if not expect_ok:
+        assert done.returncode != 0, done.stdout
+        return {"stderr": done.stderr}
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result

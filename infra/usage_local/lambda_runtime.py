@@ -25,8 +25,17 @@ from usage_local.template import ACCOUNT_ID, REGION, Json, Template
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 DEFAULT_MAX_WORKERS = 8
 # What a worker inherits from the stack's own environment: enough to run Python, nothing about AWS
-# (and the tests' fault switch, license_usage.faults).
-PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "LICENSE_USAGE_FAULTS")
+# (and the tests' switches: license_usage.faults, the notices' outbox lease).
+PASSED_THROUGH = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "SYSTEMROOT",
+    "LICENSE_USAGE_FAULTS",
+    "NOTICE_LEASE_SECONDS",
+)
 
 
 @dataclass(frozen=True)

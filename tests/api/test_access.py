@@ -31,6 +31,14 @@ ORG_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("GET", "/v1/orgs/{org}/reports/license-ai-usage", frozenset({"vendor_admin", "org_admin", "reporter"})),
     ("GET", "/v1/orgs/{org}/plans/{plan}/seat-history", frozenset({"vendor_admin", "org_admin", "reporter"})),
     ("GET", "/v1/orgs/{org}/plans/{plan}/activity", frozenset({"vendor_admin", "org_admin", "reporter"})),
+    ("GET", "/v1/orgs/{org}/notifications", frozenset({"vendor_admin", "org_admin"})),
+    ("GET", "/v1/orgs/{org}/notification-subscriptions", frozenset({"vendor_admin", "org_admin"})),
+    ("POST", "/v1/orgs/{org}/notification-subscriptions", frozenset({"vendor_admin", "org_admin"})),
+    (
+        "DELETE",
+        "/v1/orgs/{org}/notification-subscriptions/sub_0000000000000000",
+        frozenset({"vendor_admin", "org_admin"}),
+    ),
 ]
 GLOBAL_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("POST", "/v1/events", frozenset({"ingest_key"})),
@@ -89,6 +97,8 @@ def world(stack: Stack) -> dict[str, Any]:
 def _body(method: str, path: str) -> dict[str, Any] | None:
     if path.endswith("/plans") and method == "POST":
         return {"type": "mau", "product": "acl-probe", "amount": 1, "start": "2030-01-01T00:00:00Z"}
+    if path.endswith("/notification-subscriptions") and method == "POST":
+        return {"email": "acl-probe@example.com"}
     if path == "/v1/events":
         return {"events": [login("acl-probe", "u", "2026-11-01T00:00:00Z")]}
     return None

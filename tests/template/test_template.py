@@ -36,7 +36,15 @@ SPEC_ROUTES = {
     ("GET", "/v1/orgs/{org_id}/plans/{plan_id}/seat-history"),
     ("GET", "/v1/orgs/{org_id}/reports/license-ai-usage"),
     ("POST", "/v1/orgs/{org_id}/exports"), ("GET", "/v1/orgs/{org_id}/exports/{export_id}"),
-    ("GET", "/v1/orgs/{org_id}/notifications"), ("GET", "/v1/orgs/{org_id}/audit"), ("GET", "/v1/overdrafts"),
+    ("GET", "/v1/orgs/{org_id}/exports"),
+    ("POST", "/v1/orgs/{org_id}/report-schedules"), ("GET", "/v1/orgs/{org_id}/report-schedules"),
+    ("DELETE", "/v1/orgs/{org_id}/report-schedules/{schedule_id}"),
+    ("GET", "/v1/orgs/{org_id}/notifications"),
+    ("POST", "/v1/orgs/{org_id}/notification-subscriptions"),
+    ("GET", "/v1/orgs/{org_id}/notification-subscriptions"),
+    ("DELETE", "/v1/orgs/{org_id}/notification-subscriptions/{subscription_id}"),
+    ("GET", "/v1/orgs/{org_id}/audit"), ("GET", "/v1/overdrafts"), ("GET", "/v1/orgs"),
+    ("GET", "/v1/orgs/{org_id}/insights"), ("GET", "/v1/insights"),
 }  # fmt: skip
 MUST_HAVE_ROUTES = {
     ("GET", "/v1/health"), ("POST", "/v1/events"), ("POST", "/v1/orgs/{org_id}/api-keys"),

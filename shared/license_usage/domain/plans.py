@@ -11,6 +11,10 @@ from enum import StrEnum
 from license_usage.domain.errors import Conflict, InvalidRequest
 from license_usage.domain.timestamps import LATEST, add_capped
 
+# SPEC §5: notify_at, percents of amount, 1 to 1000, default [80, 100].
+DEFAULT_NOTIFY_AT = (80, 100)
+NOTIFY_AT_RANGE = (1, 1000)
+
 
 class PlanType(StrEnum):
     SEATS = "seats"
@@ -47,6 +51,9 @@ class Plan:
     enforcement: Enforcement = Enforcement.SOFT
     grace_days: int = 0
     assign_roles: tuple[str, ...] = ()  # seats plans: seats follow these roles, not logins (SPEC §2)
+    notify_at: tuple[int, ...] = DEFAULT_NOTIFY_AT  # usage.threshold percents (SPEC §5, §7)
+    renewed_from: str | None = None  # the plan this one renews
+    notices_sent: frozenset[str] = frozenset()  # once keys of the notices sent (domain.notifications)
 
     @property
     def assigns_by_role(self) -> bool:
@@ -90,6 +97,7 @@ def check_plan_terms(
     grace_days: int,
     enforcement: Enforcement = Enforcement.SOFT,
     assign_roles: tuple[str, ...] = (),
+    notify_at: tuple[int, ...] = DEFAULT_NOTIFY_AT,
 ) -> None:
     """SPEC §2: annual plans (end after start, at most one year later), a positive amount;
     enforcement and assignment by role apply to seats plans only."""
@@ -98,6 +106,11 @@ def check_plan_terms(
         problems.append({"field": "assign_roles", "message": "assignment by role applies to seats plans only"})
     if enforcement is Enforcement.HARD and plan_type is not PlanType.SEATS:
         problems.append({"field": "enforcement", "message": "hard enforcement applies to seats plans only"})
+    low, high = NOTIFY_AT_RANGE
+    if any(not low <= percent <= high for percent in notify_at):
+        problems.append({"field": "notify_at", "message": f"each percent must be {low} to {high}"})
+    if len(set(notify_at)) != len(notify_at):
+        problems.append({"field": "notify_at", "message": "percents must not repeat"})
     if amount <= 0:
         problems.append({"field": "amount", "message": "must be greater than 0"})
     if overdraft < 0:

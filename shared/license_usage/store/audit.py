@@ -66,3 +66,16 @@ def list_audit(org_id: str, limit: int, cursor: str | None) -> Page[AuditRecord]
     )
     items = list(result)
     return Page(items, encode_cursor(result.last_evaluated_key, f"audit/{partition}"))
+
+
+def record_audit(
+    org_id: str,
+    actor: Principal,
+    action: str,
+    target: str,
+    at: datetime,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    """Save an entry on its own, for a change made outside the table (an SNS subscription)."""
+    audit_record(org_id, actor, action, target, at, before, after).save()

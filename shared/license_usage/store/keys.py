@@ -8,6 +8,10 @@
   plan's tallies; ``USER#<user_id>``: what one user consumed (``domain.plan_user``).
 - ``ORGS`` / ``ORG#<org_id>``: the registry of organizations.
 - ``DIRTY`` / ``<org_id>#<day>``: days waiting for a rollup.
+- ``NOTICES#<org_id>`` / ``<UTC time>#<notice id>``: the organization's notifications;
+  ``OUTBOX`` / ``<notice id>``: notices stored but not yet published; ``ORG#<org_id>`` /
+  ``NOTIFIED``: the once keys of the organization's notices that belong to no plan (a plan's are
+  on its plan item); ``SUBSCRIPTIONS#<org_id>`` / ``<subscription id>``: email subscriptions.
 - ``DAILY#<org_id>``, ``SEATHIST#<plan_id>``, ``ROLES#<org_id>``, ``REPORT#<org_id>``,
   ``ROLLUP#<org_id>``, ``ACTIVEDAYS#<org_id>``: what the rollups precompute; ``AUDIT#<org_id>``:
   the audit trail.
@@ -21,6 +25,7 @@ ORGS_PARTITION = "ORGS"
 DIRTY_PARTITION = "DIRTY"
 OVERDRAFT_PARTITION = "OVERDRAFT"
 COUNTER_SK = "COUNTER"
+OUTBOX_PARTITION = "OUTBOX"
 
 
 def org_partition(org_id: str) -> str:
@@ -124,3 +129,15 @@ def day_partition(org_id: str, day: str, directory: bool = False) -> str:
 
 def day_partitions(org_id: str, day: str) -> tuple[str, str]:
     return day_partition(org_id, day), day_partition(org_id, day, directory=True)
+
+
+def notices_partition(org_id: str) -> str:
+    return f"NOTICES#{org_id}"
+
+
+def org_notices_guard_key(org_id: str) -> tuple[str, str]:
+    return org_partition(org_id), "NOTIFIED"
+
+
+def subscriptions_partition(org_id: str) -> str:
+    return f"SUBSCRIPTIONS#{org_id}"

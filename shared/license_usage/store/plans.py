@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.transactions import TransactWrite
@@ -20,7 +20,7 @@ from pynamodb.transactions import TransactWrite
 from license_usage.domain.access import Principal
 from license_usage.domain.consumption import DayCounts, MonthCounts, PlanCounters
 from license_usage.domain.errors import Conflict, NotFound
-from license_usage.domain.plans import Enforcement, Plan, PlanType, plan_months
+from license_usage.domain.plans import DEFAULT_NOTIFY_AT, Enforcement, Plan, PlanType, plan_months
 from license_usage.domain.timestamps import format_utc, format_utc_seconds, parse_rfc3339
 from license_usage.store.audit import audit_record
 from license_usage.store.keys import (
@@ -55,6 +55,8 @@ class PlanRecord(LicensingItem):
     created_at = UnicodeAttribute()
     renewed_from = UnicodeAttribute(null=True)
     assign_roles = ListAttribute(of=UnicodeAttribute, null=True)
+    notify_at = ListAttribute(of=NumberAttribute, null=True)  # None: stored before it existed (the default)
+    notices_sent = UnicodeSetAttribute(null=True)  # once keys of the plan's notices (store.notifications)
 
 
 class PlanGuard(LicensingItem):
@@ -111,6 +113,9 @@ def _plan(record: PlanRecord) -> Plan:
         enforcement=Enforcement(record.enforcement),
         grace_days=int(record.grace_days),
         assign_roles=tuple(str(role) for role in record.assign_roles or ()),
+        notify_at=DEFAULT_NOTIFY_AT if record.notify_at is None else tuple(int(str(p)) for p in record.notify_at),
+        renewed_from=record.renewed_from,
+        notices_sent=frozenset(record.notices_sent or ()),
     )
 
 
@@ -127,6 +132,7 @@ def plan_as_dict(plan: Plan) -> dict[str, Any]:
         "enforcement": plan.enforcement.value,
         "grace_days": plan.grace_days,
         "assign_roles": list(plan.assign_roles),
+        "notify_at": list(plan.notify_at),
     }
 
 
@@ -167,9 +173,7 @@ def guard_version(plan: Plan) -> int:
     return int(guard.version)
 
 
-def save_new_plan(
-    plan: Plan, guard_version: int, actor: Principal, at: datetime, renewed_from: str | None = None
-) -> None:
+def save_new_plan(plan: Plan, guard_version: int, actor: Principal, at: datetime) -> None:
     """Create the plan, its counter and its audit entry at once, provided no other plan of the
     same product and type was created since ``guard_version`` was read."""
     record = PlanRecord(
@@ -185,13 +189,14 @@ def save_new_plan(
         enforcement=plan.enforcement.value,
         grace_days=plan.grace_days,
         created_at=format_utc(at),
-        renewed_from=renewed_from,
+        renewed_from=plan.renewed_from,
         assign_roles=list(plan.assign_roles) or None,
+        notify_at=list(plan.notify_at),
     )
     guard = PlanGuard(*plan_guard_key(plan.org_id, plan.product, plan.type))
     guard_unchanged = PlanGuard.version.does_not_exist() if guard_version == 0 else PlanGuard.version == guard_version
     org, org_actions = org_registration(plan.org_id, at)
-    action = "plan.renewed" if renewed_from else "plan.created"
+    action = "plan.renewed" if plan.renewed_from else "plan.created"
     try:
         with TransactWrite(connection=transaction_connection()) as transaction:
             transaction.save(record, condition=PlanRecord.pk.does_not_exist())

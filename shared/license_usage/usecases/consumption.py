@@ -33,6 +33,7 @@ from license_usage.store.events import directory_changes, writer_pool
 from license_usage.store.plans import plan_totals, set_overdraft_flag
 from license_usage.store.tables import LicensingItem
 from license_usage.store.users import user_histories
+from license_usage.usecases.notifications import raise_usage_notices
 
 ATTEMPTS = 12
 # Writers of one user's consumption collide only in bursts (many requests for one user at once):
@@ -48,6 +49,7 @@ class Counted:
 
     plans: dict[str, Plan] = field(default_factory=dict)
     days: set[str] = field(default_factory=set)
+    refused: dict[str, list[str]] = field(default_factory=dict)  # plan id: users refused a seat
 
     def add(self, plan: Plan, change: Change) -> None:
         if change.is_empty:
@@ -57,6 +59,7 @@ class Counted:
         self.days.update(day_of(step.mark.order_key) for step in (*change.steps_added, *change.steps_removed))
         if change.denied is not None:
             self.days.add(day_of(change.denied.order_key))
+            self.refused.setdefault(plan.plan_id, []).append(change.after.user_id)
 
 
 def _search_days(plan: Plan, user: PlanUser, first: str, last: str, recent: Iterable[str]) -> list[str]:
@@ -162,17 +165,19 @@ def apply_consumption(events: Sequence[UsageEvent], plans: Sequence[Plan], now: 
         for plan, change in changes:
             counted.add(plan, change)
     for plan in counted.plans.values():
-        refresh_overdraft_flag(plan, now)
+        after_counting(plan, now, counted.refused.get(plan.plan_id, ()))
     return counted
 
 
-def refresh_overdraft_flag(plan: Plan, now: datetime) -> PlanCounters:
-    """Keep the sparse overdrafts index in step with the counters (a write only when it flips);
-    returns the counters it read."""
+def after_counting(plan: Plan, now: datetime, refused: Sequence[str] = ()) -> PlanCounters:
+    """After a plan's counts changed: keep the sparse overdrafts index in step with the counters
+    (a write only when it flips) and raise the usage notices they cross (SPEC §7: at once, not
+    only daily). Returns the counters it read."""
     totals = plan_totals(plan)
     over = is_over_amount(plan, totals, now)
     if over != totals.flagged_over_amount:
         set_overdraft_flag(plan, over)
+    raise_usage_notices(plan, totals, now, refused)
     return totals
 
 
@@ -196,5 +201,5 @@ def assign_existing_roles(plan: Plan, now: datetime) -> Counted:
         users[(plan.plan_id, user_id)], change = settle(plan, users[(plan.plan_id, user_id)], action, now)
         counted.add(plan, change)
     if counted.plans:
-        refresh_overdraft_flag(plan, now)
+        after_counting(plan, now, counted.refused.get(plan.plan_id, ()))
     return counted

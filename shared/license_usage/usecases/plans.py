@@ -8,6 +8,7 @@ from datetime import datetime
 from license_usage.domain.access import Principal
 from license_usage.domain.errors import Conflict
 from license_usage.domain.plans import (
+    DEFAULT_NOTIFY_AT,
     Enforcement,
     Plan,
     PlanType,
@@ -33,6 +34,7 @@ class PlanTerms:
     enforcement: Enforcement = Enforcement.SOFT
     grace_days: int = 0
     assign_roles: tuple[str, ...] = ()
+    notify_at: tuple[int, ...] = DEFAULT_NOTIFY_AT
 
 
 def create_plan(
@@ -48,6 +50,7 @@ def create_plan(
         terms.grace_days,
         terms.enforcement,
         terms.assign_roles,
+        tuple(terms.notify_at),
     )
     plan = Plan(
         plan_id=new_plan_id(),
@@ -61,13 +64,15 @@ def create_plan(
         enforcement=terms.enforcement,
         grace_days=terms.grace_days,
         assign_roles=tuple(terms.assign_roles),
+        notify_at=tuple(terms.notify_at),
+        renewed_from=renewed_from,
     )
     for _ in range(ATTEMPTS):
         # The guard is read before the plans, so a plan created after this read changes it.
         version = guard_version(plan)
         check_no_overlap(plan, plans_of_org(org_id))
         try:
-            save_new_plan(plan, version, actor, now, renewed_from)
+            save_new_plan(plan, version, actor, now)
         except Conflict:
             continue
         counted = assign_existing_roles(plan, now)
@@ -89,6 +94,7 @@ def renew_plan(org_id: str, plan_id: str, changes: dict[str, object], actor: Pri
         enforcement=current.enforcement,
         grace_days=current.grace_days,
         assign_roles=current.assign_roles,
+        notify_at=current.notify_at,
     )
     terms = replace(terms, **{name: value for name, value in changes.items() if value is not None})  # type: ignore[arg-type]
     return create_plan(org_id, terms, actor, now, renewed_from=plan_id)

@@ -17,7 +17,7 @@ from license_usage.store.dirty_days import mark_days_dirty
 from license_usage.store.plan_users import load_plan_user
 from license_usage.store.plans import plans_of_org
 from license_usage.store.tables import LicensingItem
-from license_usage.usecases.consumption import Counted, refresh_overdraft_flag, settle
+from license_usage.usecases.consumption import Counted, after_counting, settle
 
 
 def current_seats_plan(org_id: str, product: str | None, now: datetime) -> Plan:
@@ -59,7 +59,7 @@ def _after_change(plan: Plan, change: Change, now: datetime) -> int:
     counted.add(plan, change)
     if counted.days:
         mark_days_dirty(plan.org_id, counted.days, now)
-    return refresh_overdraft_flag(plan, now).seats_in_use
+    return after_counting(plan, now, counted.refused.get(plan.plan_id, ())).seats_in_use
 
 
 def claim_seat_for(org_id: str, user_id: str, product: str | None, actor: Principal, now: datetime) -> SeatGrant:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from license_usage.domain.plans import Enforcement, Plan, PlanStatus, PlanType
+from license_usage.domain.plans import DEFAULT_NOTIFY_AT, NOTIFY_AT_RANGE, Enforcement, Plan, PlanStatus, PlanType
 from license_usage.domain.timestamps import format_utc_seconds, parse_rfc3339
 
 
@@ -22,6 +22,11 @@ def _instant(value: object) -> datetime:
 MAX_AMOUNT = 1_000_000_000
 Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT)]
 Overdraft = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)]
+NotifyPercent = Annotated[StrictInt, Field(ge=NOTIFY_AT_RANGE[0], le=NOTIFY_AT_RANGE[1])]
+NotifyAt = Annotated[
+    tuple[NotifyPercent, ...],
+    Field(max_length=20, description="usage.threshold notices at these percents of amount (SPEC §7)"),
+]
 RoleName = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,64}$")]  # printable, as roles in events
 
 
@@ -37,6 +42,7 @@ class PlanIn(BaseModel):
     enforcement: Enforcement = Enforcement.SOFT
     grace_days: StrictInt = Field(default=0, le=365)
     assign_roles: tuple[RoleName, ...] = Field(default=(), max_length=50)
+    notify_at: NotifyAt = DEFAULT_NOTIFY_AT
 
     _start = field_validator("start", mode="before")(_instant)
 
@@ -56,6 +62,7 @@ class RenewalIn(BaseModel):
     enforcement: Enforcement | None = None
     grace_days: StrictInt | None = Field(default=None, le=365)
     assign_roles: tuple[RoleName, ...] | None = Field(default=None, max_length=50)
+    notify_at: NotifyAt | None = None
 
 
 class PlanOut(BaseModel):
@@ -70,6 +77,7 @@ class PlanOut(BaseModel):
     enforcement: Enforcement
     grace_days: int
     assign_roles: list[str]
+    notify_at: list[int]
     status: PlanStatus
 
     @classmethod
@@ -86,6 +94,7 @@ class PlanOut(BaseModel):
             enforcement=plan.enforcement,
             grace_days=plan.grace_days,
             assign_roles=list(plan.assign_roles),
+            notify_at=list(plan.notify_at),
             status=plan.status_at(now),
         )
 
