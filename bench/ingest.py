@@ -384,10 +384,12 @@ def notify_figures(local: LocalDynamoDB, args: argparse.Namespace, meter: Capaci
         ingest = load_handler("ingest", "bench_ingest_notify_app")
         api = load_handler("api", "bench_api_notify_app")
         rng = random.Random(args.seed + 4)
-        now = datetime.now(UTC)
+        # Mid last month: the three days of events fall in one plan month, so the mau plan's
+        # thresholds are crossed as the seats plan's are.
+        now = (datetime.now(UTC).replace(day=1) - timedelta(days=10)).replace(hour=12)
         events = generate_events(rng, args.events, args.users, now, 3, "nt")
         logins = {e["user_id"] for e in events if e["type"] == "user.login" and e.get("product") == "learn"}
-        start = stamp(now - timedelta(days=30))
+        start = stamp(now - timedelta(days=40))
         # Crossing: amounts at 90 % of the users who log in, so 80 %, 100 % and the amount itself
         # are passed during the run. Quiet: amounts no run can reach.
         crossing, quiet = "bench-notify-crossing", "bench-notify-quiet"

@@ -18,7 +18,17 @@ from license_usage.store import tables as _tables  # noqa: F401
 
 # isort: split
 from license_usage.api.resolver import build_resolver
-from license_usage.api.routers import api_keys, audit, health, notifications, overdrafts, plans, seats, usage
+from license_usage.api.routers import (
+    api_keys,
+    audit,
+    exports,
+    health,
+    notifications,
+    overdrafts,
+    plans,
+    seats,
+    usage,
+)
 
 logger = Logger()
 app = build_resolver(
@@ -30,6 +40,7 @@ app = build_resolver(
     audit.router,
     overdrafts.router,
     notifications.router,
+    exports.router,
 )
 
 

@@ -1,11 +1,12 @@
 """Creating, in the stand-ins, exactly the resources template.yaml declares, from its own definitions:
 DynamoDB tables (keys, GSIs/LSIs, billing, TTL), S3 buckets (public access block, encryption,
-versioning, ownership, lifecycle, CORS), SNS topics and EventBridge buses. Idempotent: tables already
+versioning, ownership, lifecycle, CORS), SNS topics, SQS queues and EventBridge buses. Idempotent: tables already
 on disk are kept, or recreated when their definition in the template changed."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -43,9 +44,15 @@ def create_resources(template: Template, dynamodb_endpoint: str, aws_endpoint: s
         "AWS::S3::Bucket": (create_bucket, "s3", aws_endpoint),
         "AWS::SNS::Topic": (create_topic, "sns", aws_endpoint),
         "AWS::Events::EventBus": (create_event_bus, "events", aws_endpoint),
+        "AWS::SQS::Queue": (create_queue, "sqs", aws_endpoint),
     }
     clients: dict[str, Any] = {}
-    for logical_id, resource in template.all_resources.items():
+    # Queues without a redrive policy first: a dead-letter queue exists before the queue that names it.
+    ordered = sorted(
+        template.all_resources.items(),
+        key=lambda item: "RedrivePolicy" in (item[1].get("Properties") or {}),
+    )
+    for logical_id, resource in ordered:
         type_ = resource.get("Type", "")
         if type_ in creators:
             create, service, endpoint = creators[type_]
@@ -278,6 +285,37 @@ def create_topic(client: Any, template: Template, logical_id: str) -> None:
     if arn != expected:
         log("resources", f"topic {logical_id}: moto named it {arn}, the handlers were told {expected}")
     log("resources", f"topic {arn} created")
+
+
+QUEUE_ATTRIBUTES = (
+    "VisibilityTimeout",
+    "MessageRetentionPeriod",
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "ReceiveMessageWaitTimeSeconds",
+    "SqsManagedSseEnabled",
+    "KmsMasterKeyId",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+)
+
+
+def create_queue(client: Any, template: Template, logical_id: str) -> None:
+    props = template.resolve(template.properties(logical_id))
+    attributes = {
+        key: str(props[key]).lower() if isinstance(props[key], bool) else str(props[key])
+        for key in QUEUE_ATTRIBUTES
+        if key in props
+    }
+    if "RedrivePolicy" in props:
+        attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+    name = template.queue_name(logical_id)
+    try:
+        client.create_queue(QueueName=name, Attributes=attributes)
+    except ClientError as error:  # an attribute moto lacks must not cost the queue
+        log("resources", f"queue {name}: moto refused its attributes ({error}); created without them")
+        client.create_queue(QueueName=name)
+    log("resources", f"queue {name} created")
 
 
 def create_event_bus(client: Any, template: Template, logical_id: str) -> None:

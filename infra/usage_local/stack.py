@@ -18,6 +18,7 @@ from typing import Any
 from usage_local import tokens
 from usage_local.gateway import Gateway
 from usage_local.lambda_runtime import DEFAULT_MAX_WORKERS, LambdaService, function_specs
+from usage_local.queues import QueuePoller
 from usage_local.resources import create_resources
 from usage_local.scheduler import Scheduler, event_for
 from usage_local.stacklog import log
@@ -146,6 +147,7 @@ class LocalStack:
         self.lambdas: LambdaService | None = None
         self.gateway: Gateway | None = None
         self.scheduler: Scheduler | None = None
+        self.pollers: list[QueuePoller] = []
         self.jwks: tokens.JwksServer | None = None
         self.jwks_url = ""
 
@@ -191,6 +193,14 @@ class LocalStack:
         schedules = [s for s in self.template.schedules() if s.function in specs]
         self.scheduler = Scheduler(schedules, self._fire)
         self.scheduler.start()
+        lambdas = self.lambdas
+        self.pollers = [
+            QueuePoller(source, config.aws_endpoint, lambdas.invoke)
+            for source in self.template.queue_sources()
+            if source.enabled and source.function in specs
+        ]
+        for poller in self.pollers:
+            poller.start()
         self._write_stack_file()
 
     def _fire(self, schedule: Schedule, at: datetime) -> None:
@@ -244,6 +254,9 @@ class LocalStack:
                 stack_file(self.config.state_dir).unlink()
         if self.scheduler:
             self.scheduler.stop()
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers = []
         if self.gateway:
             self.gateway.stop()
         children = [c for c in (self.moto, self.dynamodb) if c]

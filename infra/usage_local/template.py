@@ -102,6 +102,19 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class QueueSource:
+    """One ``Type: SQS`` event of a function: an event source mapping from a queue."""
+
+    function: str
+    event: str
+    queue_arn: str
+    queue_name: str
+    batch_size: int
+    reports_failures: bool  # FunctionResponseTypes: [ReportBatchItemFailures]
+    enabled: bool
+
+
+@dataclass(frozen=True)
 class Template:
     """template.yaml, decoded, with its parameters given their default or local values."""
 
@@ -183,6 +196,8 @@ class Template:
             return f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{self.topic_name(logical_id)}"
         if type_ == "AWS::Events::EventBus":
             return self.resolve(props["Name"])
+        if type_ == "AWS::SQS::Queue":
+            return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{self.queue_name(logical_id)}"
         if type_ in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
             return self.resolve(props.get("FunctionName", f"{STACK_NAME}-{logical_id}"))
         if type_ in ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi"):
@@ -196,6 +211,13 @@ class Template:
         if "TopicName" in props:
             return str(self.resolve(props["TopicName"]))
         fifo = str(props.get("FifoTopic", "")).lower() == "true"
+        return f"{STACK_NAME}-{logical_id}" + (".fifo" if fifo else "")
+
+    def queue_name(self, logical_id: str) -> str:
+        props = self.resource(logical_id).get("Properties") or {}
+        if "QueueName" in props:
+            return str(self.resolve(props["QueueName"]))
+        fifo = str(props.get("FifoQueue", "")).lower() == "true"
         return f"{STACK_NAME}-{logical_id}" + (".fifo" if fifo else "")
 
     @staticmethod
@@ -220,6 +242,11 @@ class Template:
             },
             "AWS::SNS::Topic": {"TopicArn": name, "TopicName": str(name).rsplit(":", 1)[-1]},
             "AWS::Events::EventBus": {"Arn": arn_prefix.format("events") + f"event-bus/{name}", "Name": name},
+            "AWS::SQS::Queue": {
+                "Arn": arn_prefix.format("sqs") + str(name).rsplit("/", 1)[-1],
+                "QueueName": str(name).rsplit("/", 1)[-1],
+                "QueueUrl": name,
+            },
             "AWS::Serverless::Function": {"Arn": arn_prefix.format("lambda") + f"function:{name}"},
             "AWS::Lambda::Function": {"Arn": arn_prefix.format("lambda") + f"function:{name}"},
             "AWS::Serverless::Api": {"RootResourceId": "root"},
@@ -354,6 +381,27 @@ class Template:
                     )
                 )
         return schedules
+
+    def queue_sources(self) -> list[QueueSource]:
+        sources: list[QueueSource] = []
+        for name, props in self.functions().items():
+            for event_name, event in (props.get("Events") or {}).items():
+                if event.get("Type") != "SQS":
+                    continue
+                eprops = self.resolve(event.get("Properties") or {})
+                arn = str(eprops["Queue"])
+                sources.append(
+                    QueueSource(
+                        function=name,
+                        event=event_name,
+                        queue_arn=arn,
+                        queue_name=arn.rsplit(":", 1)[-1],
+                        batch_size=int(eprops.get("BatchSize", 10)),
+                        reports_failures="ReportBatchItemFailures" in (eprops.get("FunctionResponseTypes") or []),
+                        enabled=eprops.get("Enabled", True) is not False,
+                    )
+                )
+        return sources
 
 
 def _as_env_value(value: Any) -> str:

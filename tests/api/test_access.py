@@ -39,6 +39,20 @@ ORG_ROUTES: list[tuple[str, str, frozenset[str]]] = [
         "/v1/orgs/{org}/notification-subscriptions/sub_0000000000000000",
         frozenset({"vendor_admin", "org_admin"}),
     ),
+    ("POST", "/v1/orgs/{org}/exports", frozenset({"vendor_admin", "org_admin", "reporter"})),
+    ("GET", "/v1/orgs/{org}/exports", frozenset({"vendor_admin", "org_admin", "reporter"})),
+    (
+        "GET",
+        "/v1/orgs/{org}/exports/exp_20260101000000000000000000000000",
+        frozenset({"vendor_admin", "org_admin", "reporter"}),
+    ),
+    ("POST", "/v1/orgs/{org}/report-schedules", frozenset({"vendor_admin", "org_admin"})),
+    ("GET", "/v1/orgs/{org}/report-schedules", frozenset({"vendor_admin", "org_admin", "reporter"})),
+    (
+        "DELETE",
+        "/v1/orgs/{org}/report-schedules/sch_20260101000000000000000000000000",
+        frozenset({"vendor_admin", "org_admin"}),
+    ),
 ]
 GLOBAL_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("POST", "/v1/events", frozenset({"ingest_key"})),
@@ -99,6 +113,10 @@ def _body(method: str, path: str) -> dict[str, Any] | None:
         return {"type": "mau", "product": "acl-probe", "amount": 1, "start": "2030-01-01T00:00:00Z"}
     if path.endswith("/notification-subscriptions") and method == "POST":
         return {"email": "acl-probe@example.com"}
+    if path.endswith("/exports") and method == "POST":
+        return {"report": "audit"}
+    if path.endswith("/report-schedules") and method == "POST":
+        return {"report": "audit", "cadence": "weekly"}
     if path == "/v1/events":
         return {"events": [login("acl-probe", "u", "2026-11-01T00:00:00Z")]}
     return None

@@ -56,10 +56,19 @@ def audit_record(
     )
 
 
-def list_audit(org_id: str, limit: int, cursor: str | None) -> Page[AuditRecord]:
+def list_audit(
+    org_id: str, limit: int, cursor: str | None, since: datetime | None = None, until: datetime | None = None
+) -> Page[AuditRecord]:
+    """Newest first; ``since``/``until``: only entries at or after, at or before, those instants."""
     partition = audit_partition(org_id)
+    condition = None
+    if since is not None or until is not None:
+        low = format_utc(since) if since is not None else ""
+        high = (format_utc(until) if until is not None else "9999") + "#~"
+        condition = AuditRecord.sk.between(low, high)
     result = AuditRecord.query(
         partition,
+        condition,
         scan_index_forward=False,
         limit=limit,
         last_evaluated_key=decode_cursor(cursor, f"audit/{partition}"),

@@ -141,3 +141,24 @@ def org_notices_guard_key(org_id: str) -> tuple[str, str]:
 
 def subscriptions_partition(org_id: str) -> str:
     return f"SUBSCRIPTIONS#{org_id}"
+
+
+SCHEDULES_PARTITION = "SCHEDULES"
+
+
+def exports_partition(org_id: str) -> str:
+    """``EXPORTS#<org_id>`` / ``<export_id>``: an organization's exports (ids sort by creation)."""
+    return f"EXPORTS#{org_id}"
+
+
+def schedule_sort_key(org_id: str, schedule_id: str) -> str:
+    """``SCHEDULES`` / ``<org_id>#<schedule_id>``: every report schedule, an organization's a prefix."""
+    return f"{org_id}#{schedule_id}"
+
+
+EXPORTS_PREFIX = "exports/"  # the bucket's lifecycle rule expires what is under it
+
+
+def export_object_key(org_id: str, export_id: str, extension: str) -> str:
+    """The export's object in the exports bucket, under its organization's prefix."""
+    return f"{EXPORTS_PREFIX}{org_id}/{export_id}.{extension}"

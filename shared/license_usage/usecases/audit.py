@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from license_usage.domain.timestamps import display_utc
@@ -22,8 +23,10 @@ class AuditEntry:
     after: dict[str, Any] | None
 
 
-def list_audit(org_id: str, limit: int, cursor: str | None) -> Page[AuditEntry]:
-    page = audit.list_audit(org_id, limit, cursor)
+def list_audit(
+    org_id: str, limit: int, cursor: str | None, since: datetime | None = None, until: datetime | None = None
+) -> Page[AuditEntry]:
+    page = audit.list_audit(org_id, limit, cursor, since, until)
     return Page(
         [
             AuditEntry(

@@ -128,25 +128,40 @@ class NotificationRun:
     republished: int
 
 
-def _run_org(org_id: str, now: datetime) -> tuple[int, int]:
+class RunIncomplete(RuntimeError):
+    """Some plans could not be decided; the run is safe to repeat (EventBridge retries it)."""
+
+
+def _run_org(org_id: str, now: datetime) -> tuple[int, int, int]:
+    """(plans, notices sent, plans that failed) of one organization."""
     plans = plans_of_org(org_id)
-    sent = 0
+    sent = failed = 0
     for plan in plans:
-        sent += deliver(notices_due(plan, plans, now))
-    return len(plans), sent
+        try:
+            sent += deliver(notices_due(plan, plans, now))
+        except Exception:  # one plan's failure must not cost the others their notices
+            logger.exception("notices of a plan not decided", extra={"org_id": org_id, "plan_id": plan.plan_id})
+            failed += 1
+    return len(plans), sent, failed
 
 
 def run_notifications(now: datetime) -> NotificationRun:
+    """Publish what the outbox holds, then decide every plan's notices at ``now``. Raises
+    ``RunIncomplete`` at the end if a plan failed, after every other plan was done."""
     republished = drain_outbox()
     orgs = list(all_org_ids())
     with ThreadPoolExecutor(max_workers=RUN_THREADS, thread_name_prefix="notify") as pool:
         results = list(pool.map(lambda org_id: _run_org(org_id, now), orgs))
-    return NotificationRun(
+    run = NotificationRun(
         organizations=len(orgs),
-        plans=sum(plans for plans, _ in results),
-        sent=sum(sent for _, sent in results),
+        plans=sum(plans for plans, _, _ in results),
+        sent=sum(sent for _, sent, _ in results),
         republished=republished,
     )
+    failed = sum(failed for _, _, failed in results)
+    if failed:
+        raise RunIncomplete(f"{failed} plan(s) failed ({run}); a repeated run decides them again.")
+    return run
 
 
 def list_notifications(org_id: str, limit: int, cursor: str | None) -> Page[Notice]:

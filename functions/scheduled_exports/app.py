@@ -1,0 +1,24 @@
+"""EventBridge schedule, daily after the rollups: start the report schedules' exports that are due
+(SPEC §5), once per schedule and period. "Now" is the event's ``time``, so any run can be replayed."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from license_usage.domain.timestamps import parse_rfc3339
+from license_usage.usecases.exports import run_schedules
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+@event_source(data_class=EventBridgeEvent)
+def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
+    run = run_schedules(parse_rfc3339(event.time))
+    logger.info("scheduled exports", extra=asdict(run))
+    return asdict(run)
