@@ -4,9 +4,9 @@ multipart upload, so memory does not grow with the rows; and presigned download 
 CSV goes straight to the upload: rows are encoded into a buffer that is sent as a part each time
 it holds ``PART_BYTES`` (a file that fits in one part is one PutObject). XLSX is a zip that is
 complete only when closed, so xlsxwriter writes it in ``constant_memory`` mode (one row in memory
-at a time) to a temporary file, which is then uploaded in parts. The object key is the export's own: a job that runs twice writes the same key,
-and a multipart upload replaces the object only when it completes, so a reader sees one whole
-file or the other, never a mix."""
+at a time) to a temporary file, which is then uploaded in parts. The object key is the export's
+own: a job that runs twice writes the same key, and an upload replaces the object only when it
+completes, so a reader sees one whole file or the other, never a mix."""
 
 from __future__ import annotations
 
