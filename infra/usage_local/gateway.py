@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from usage_local.lambda_runtime import Invocation, LambdaService
 from usage_local.stacklog import log
@@ -153,6 +154,9 @@ class Gateway:
     lambdas: LambdaService
     host: str = "127.0.0.1"
     port: int = 3000
+    # The dashboard's static files, served at / as CloudFront serves them from their bucket in
+    # production (every path outside /v1/ is a file of it); None: no dashboard.
+    static_dir: Path | None = None
     routes: list[ApiRoute] = field(init=False)
     _cache: dict[tuple[str, ...], _CacheEntry] = field(init=False, default_factory=dict)
     _server: ThreadingHTTPServer | None = field(init=False, default=None)
@@ -237,6 +241,8 @@ class Gateway:
         request_id = str(uuid.uuid4())
         url = urlsplit(target)
         path = url.path or "/"
+        if self.static_dir is not None and not path.startswith("/v1/") and method in ("GET", "HEAD"):
+            return static_file(self.static_dir, path)
         matched = self.match(method, path)
         if matched is None:
             return self._gateway_response(None, "MISSING_AUTHENTICATION_TOKEN", request_id)
@@ -493,6 +499,36 @@ class Gateway:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+STATIC_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+# As the CloudFront distribution's response headers policy sets them.
+STATIC_HEADERS = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+    ("Cache-Control", "no-cache"),
+]
+
+
+def static_file(root: Path, path: str) -> HttpResponse:
+    """A file of the dashboard (``/`` is its index.html); 404 outside it or when missing."""
+    relative = unquote(path).lstrip("/") or "index.html"
+    base = root.resolve()
+    target = (base / relative).resolve()
+    if base not in target.parents or not target.is_file() or target.suffix not in STATIC_TYPES:
+        body = _error_body("not_found", "No such file.")
+        return HttpResponse(404, [("Content-Type", "application/json")], body)
+    headers = [("Content-Type", STATIC_TYPES[target.suffix]), *STATIC_HEADERS]
+    return HttpResponse(200, headers, target.read_bytes())
 
 
 def _header_text(value: Any) -> str:

@@ -180,7 +180,10 @@ class LocalStack:
             self.template, function_environments(self.template, config, self.jwks_url), config.max_workers
         )
         self.lambdas = LambdaService(specs)
-        self.gateway = Gateway(self.template, self.lambdas, port=config.api_port)
+        web = config.repo_root / "web"
+        self.gateway = Gateway(
+            self.template, self.lambdas, port=config.api_port, static_dir=web if web.is_dir() else None
+        )
         self.gateway.start()
         # Start one worker per served function now: their imports overlap the first requests' wait.
         served = list(

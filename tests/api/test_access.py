@@ -57,6 +57,7 @@ ORG_ROUTES: list[tuple[str, str, frozenset[str]]] = [
 GLOBAL_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("POST", "/v1/events", frozenset({"ingest_key"})),
     ("GET", "/v1/overdrafts", frozenset({"vendor_admin"})),
+    ("GET", "/v1/orgs", frozenset({"vendor_admin"})),
 ]
 CALLERS = [
     "vendor_admin",

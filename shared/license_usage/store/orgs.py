@@ -9,6 +9,7 @@ from pynamodb.attributes import UnicodeAttribute
 
 from license_usage.domain.timestamps import format_utc
 from license_usage.store.keys import ORGS_PARTITION, org_registry_key
+from license_usage.store.pages import Page, decode_cursor, encode_cursor
 from license_usage.store.tables import LicensingItem
 
 
@@ -27,6 +28,13 @@ def org_registration(org_id: str, at: datetime) -> tuple[OrgRecord, list[object]
         OrgRecord.created_at.set(OrgRecord.created_at | format_utc(at)),
     ]
     return record, actions
+
+
+def org_page(limit: int, cursor: str | None) -> Page[tuple[str, str]]:
+    """(org_id, created_at) of the registry, a page at a time, in id order."""
+    result = OrgRecord.query(ORGS_PARTITION, limit=limit, last_evaluated_key=decode_cursor(cursor, "orgs"))
+    items = [(record.org_id, record.created_at) for record in result]
+    return Page(items, encode_cursor(result.last_evaluated_key, "orgs"))
 
 
 def all_org_ids() -> Iterator[str]:

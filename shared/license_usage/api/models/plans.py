@@ -222,3 +222,14 @@ class AuditEntryOut(BaseModel):
 class AuditList(BaseModel):
     items: list[AuditEntryOut]
     next_cursor: str | None
+
+
+class OrgOut(BaseModel):
+    org_id: str
+    created_at: str
+    current_plans: list[PlanOut]
+
+
+class OrgList(BaseModel):
+    items: list[OrgOut]
+    next_cursor: str | None
