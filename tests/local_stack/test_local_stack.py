@@ -63,9 +63,20 @@ def test_unknown_routes_get_the_missing_authentication_token_response(api: Api, 
     expected = _gateway_response(
         template, "MISSING_AUTHENTICATION_TOKEN", 403, {"message": "Missing Authentication Token"}
     )
-    for method, path in [("GET", "/v1/nothing-here"), ("PATCH", "/v1/health"), ("GET", "/")]:
+    for method, path in [("GET", "/v1/nothing-here"), ("PATCH", "/v1/health"), ("POST", "/")]:
         answer = api.request(method, path)
         assert (answer.status_code, answer.json()) == expected, (method, path)
+
+
+def test_the_dashboard_is_served_at_the_root_and_nothing_outside_it(api: Api) -> None:
+    index = api.get("/")
+    assert index.status_code == 200
+    assert index.headers["Content-Type"].startswith("text/html")
+    assert "js/app.js" in index.text
+    assert api.get("/js/app.js").headers["Content-Type"].startswith("text/javascript")
+    assert api.get("/vendor/echarts.min.js").status_code == 200
+    for path in ("/nothing.js", "/../template.yaml", "/%2e%2e/template.yaml", "/js/../../pyproject.toml"):
+        assert api.get(path).status_code == 404, path
 
 
 def test_a_route_needing_credentials_without_them_is_401_with_the_spec_error_body(api: Api) -> None:

@@ -1,7 +1,8 @@
 // The dashboard's shell: sign-in from the URL fragment, the views a role may see, a hash router.
 
 import { disposeCharts } from "./charts.js";
-import { api, claimsOf, clearCache, el, signOut, stateBox, takeToken } from "./core.js";
+import { finishSignIn, loadConfig, signIn } from "./cognito.js";
+import { api, claimsOf, clearCache, el, keepToken, signOut, stateBox, takeToken } from "./core.js";
 import {
   activityView,
   auditView,
@@ -139,14 +140,20 @@ async function setUpVendor() {
 }
 
 async function start() {
+  const config = await loadConfig();
+  if (config.auth === "cognito") {
+    const fresh = await finishSignIn(config);
+    if (fresh) keepToken(fresh);
+  }
   const token = takeToken();
   const claims = token ? claimsOf(token) : null;
   if (!claims || !claims.role) {
     tabs.replaceChildren();
-    main.replaceChildren(
-      el("h1", {}, "Sign in"),
-      stateBox("Open the sign-in link the local stack printed (…/#token=…), or run: .venv/bin/usage-local dashboard --role org_admin --org <org>"),
-    );
+    const how =
+      config.auth === "cognito"
+        ? el("p", {}, el("button", { type: "button", onclick: () => signIn(config) }, "Sign in"))
+        : stateBox("Open the sign-in link the local stack printed (…/#token=…), or run: .venv/bin/usage-local dashboard --role org_admin --org <org>");
+    main.replaceChildren(el("h1", {}, "Sign in"), how);
     return;
   }
   if (claims.expires && claims.expires < new Date()) {

@@ -4,6 +4,10 @@ const TOKEN_KEY = "license-usage-token";
 
 // The token arrives in the URL fragment (#token=…), which browsers never send to a server; it is
 // kept for this tab only and removed from the address bar at once.
+export function keepToken(token) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+}
+
 export function takeToken() {
   const hash = new URLSearchParams(location.hash.replace(/^#/, ""));
   const fromFragment = hash.get("token");
