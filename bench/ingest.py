@@ -384,10 +384,15 @@ def notify_figures(local: LocalDynamoDB, args: argparse.Namespace, meter: Capaci
         ingest = load_handler("ingest", "bench_ingest_notify_app")
         api = load_handler("api", "bench_api_notify_app")
         rng = random.Random(args.seed + 4)
-        # Mid last month: the three days of events fall in one plan month, so the mau plan's
-        # thresholds are crossed as the seats plan's are.
-        now = (datetime.now(UTC).replace(day=1) - timedelta(days=10)).replace(hour=12)
-        events = generate_events(rng, args.events, args.users, now, 3, "nt")
+        # The events fall in the current plan month (up to three days back, or since the month
+        # began), so the mau plan's thresholds are crossed at ingest as the seats plan's are:
+        # usage notices look at the month of now.
+        now = datetime.now(UTC)
+        since_month_start = (now - now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)).total_seconds()
+        days = min(3.0, since_month_start / 86_400 - 0.01)
+        if days < 0.05:
+            raise SystemExit("(d) needs the current month to be at least 72 minutes old: run it again later")
+        events = generate_events(rng, args.events, args.users, now, days, "nt")
         logins = {e["user_id"] for e in events if e["type"] == "user.login" and e.get("product") == "learn"}
         start = stamp(now - timedelta(days=40))
         # Crossing: amounts at 90 % of the users who log in, so 80 %, 100 % and the amount itself

@@ -115,7 +115,7 @@ def _body(method: str, path: str) -> dict[str, Any] | None:
     if path.endswith("/notification-subscriptions") and method == "POST":
         return {"email": "acl-probe@example.com"}
     if path.endswith("/exports") and method == "POST":
-        return {"report": "audit"}
+        return {"report": "license_ai_usage"}
     if path.endswith("/report-schedules") and method == "POST":
         return {"report": "audit", "cadence": "weekly"}
     if path == "/v1/events":

@@ -36,7 +36,7 @@ def start(api: Api, org_id: str, body: dict[str, Any], role: str = "org_admin") 
 def wait(api: Api, org_id: str, export_id: str, timeout: float = 90) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        answer = api.get(f"/v1/orgs/{org_id}/exports/{export_id}", role="reporter", org_id=org_id)
+        answer = api.get(f"/v1/orgs/{org_id}/exports/{export_id}", role="org_admin", org_id=org_id)
         assert answer.status_code == 200, answer.text
         body: dict[str, Any] = answer.json()
         if body["status"] != "pending" or time.monotonic() > deadline:
@@ -280,6 +280,12 @@ def test_another_organization_and_api_keys_cannot_see_an_export(
     key = create_key(stack, org)
     assert api.get(path, headers={"x-api-key": key}).status_code == 403
     assert api.post(f"/v1/orgs/{org}/exports", headers={"x-api-key": key}, json={"report": "audit"}).status_code == 403
+    # The audit trail is the organization admins': a reporter can neither export it nor read its export.
+    audit = start(api, org, {"report": "audit"})
+    assert api.post(f"/v1/orgs/{org}/exports", role="reporter", org_id=org, json={"report": "audit"}).status_code == 403
+    assert api.get(f"/v1/orgs/{org}/exports/{audit}", role="reporter", org_id=org).status_code == 403
+    listed = api.get(f"/v1/orgs/{org}/exports", role="reporter", org_id=org).json()["items"]
+    assert audit not in [e["export_id"] for e in listed]
     # Its own id under another organization's path is not found.
     assert api.get(f"/v1/orgs/{other}/exports/{export_id}", role="org_admin", org_id=other).status_code == 404
     # Another organization's plan cannot be exported from here.

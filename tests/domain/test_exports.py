@@ -117,13 +117,17 @@ def test_a_period_is_due_once_and_only_after_the_schedule_was_made() -> None:
     # Missed on Monday: made up on Thursday.
     assert is_due(Cadence.WEEKLY, wednesday, "2026-W49", monday + timedelta(days=3)) is not None
     assert is_due(Cadence.MONTHLY, wednesday, None, datetime(2027, 1, 1, 1, 30, tzinfo=UTC)) is not None
+    # A run replayed for an earlier week neither runs it nor moves the schedule back.
+    assert is_due(Cadence.WEEKLY, wednesday, "2026-W51", monday) is None
 
 
 def test_a_scheduled_window_report_covers_the_period_before() -> None:
     period = schedule_period(Cadence.MONTHLY, datetime(2026, 12, 1, 1, 30, tzinfo=UTC))
-    request = scheduled_request(ExportRequest(ReportKind.LICENSE_AI_USAGE, timeframe="this_month"), period)
+    request = scheduled_request(ExportRequest(ReportKind.LICENSE_AI_USAGE), period)
     assert (request.timeframe, request.first, request.last) == ("custom", date(2026, 11, 1), date(2026, 11, 30))
     kept = scheduled_request(ExportRequest(ReportKind.AUDIT, timeframe="last_quarter"), period)
     assert kept.timeframe == "last_quarter"
+    asked = scheduled_request(ExportRequest(ReportKind.AUDIT, timeframe="this_month"), period)
+    assert asked.timeframe == "this_month"  # asked for: resolved at the run
     plan = ExportRequest(ReportKind.USERS, plan_id="pln_0000000000000000")
     assert scheduled_request(plan, period) == plan

@@ -145,7 +145,7 @@ async function start() {
     const fresh = await finishSignIn(config);
     if (fresh) keepToken(fresh);
   }
-  const token = takeToken();
+  const token = takeToken(config.auth !== "cognito");
   const claims = token ? claimsOf(token) : null;
   if (!claims || !claims.role) {
     tabs.replaceChildren();

@@ -8,9 +8,10 @@ export function keepToken(token) {
   sessionStorage.setItem(TOKEN_KEY, token);
 }
 
-export function takeToken() {
+export function takeToken(local = true) {
   const hash = new URLSearchParams(location.hash.replace(/^#/, ""));
-  const fromFragment = hash.get("token");
+  // Only the local stack signs in by link; in production a crafted link must not sign anyone in.
+  const fromFragment = local ? hash.get("token") : null;
   if (fromFragment) {
     sessionStorage.setItem(TOKEN_KEY, fromFragment);
     history.replaceState(null, "", location.pathname + location.search + "#/");

@@ -55,3 +55,9 @@ def require(principal: Principal, allowed: frozenset[Role], org_id: str | None =
         raise Forbidden(f"The role {principal.role.value} may not call this route.")
     if org_id is not None and principal.role is not Role.VENDOR_ADMIN and principal.org_id != org_id:
         raise Forbidden("These credentials belong to another organization.")
+
+
+def readers_of_report(report: str) -> frozenset[Role]:
+    """Who may export a report, and read its export: those who may read it through the API (the
+    audit trail is the organization admins')."""
+    return ORG_ADMINS if report == "audit" else READERS

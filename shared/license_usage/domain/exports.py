@@ -114,6 +114,13 @@ class ExportFile:
     sheets: Sequence[Sheet]
 
 
+XLSX_MAX_ROWS = 1_048_575  # a worksheet's rows, less the header
+
+
+class ExportTooLarge(InvalidRequest):
+    code = "export_too_large"
+
+
 # ---------------------------------------------------------------------- cells
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -272,7 +279,9 @@ def is_due(cadence: Cadence, created_at: datetime, last_period: str | None, now:
     schedule was made (a schedule made on a Wednesday first runs the next Monday). A run missed on
     the period's first day is made up by any later run in it."""
     period = schedule_period(cadence, now)
-    if last_period == period.key or created_at >= period.begins:
+    # Keys sort as their periods do (YYYY-MM, YYYY-Www): a run replayed for an earlier instant
+    # neither runs an old period again nor moves the schedule back.
+    if (last_period is not None and last_period >= period.key) or created_at >= period.begins:
         return None
     return period
 
@@ -280,6 +289,6 @@ def is_due(cadence: Cadence, created_at: datetime, last_period: str | None, now:
 def scheduled_request(request: ExportRequest, period: SchedulePeriod) -> ExportRequest:
     """A window report of a schedule without its own timeframe covers the period before the run
     (last week, last month); one with a timeframe resolves it at the run."""
-    if request.report in WINDOW_REPORTS and request.timeframe in (None, DEFAULT_TIMEFRAME):
+    if request.report in WINDOW_REPORTS and request.timeframe is None:
         return ExportRequest(request.report, request.format, None, "custom", period.window_first, period.window_last)
     return request

@@ -43,7 +43,7 @@ EXPIRED_NOTICE_DAYS = 7
 GRACE_ENDING_DAYS = 7
 # mau: a month's forecast needs this many days of the month behind it.
 MAU_FORECAST_MIN_DAYS = 7
-SUBJECT_LIMIT = 100  # SNS refuses longer subjects
+SUBJECT_LIMIT = 99  # SNS: subjects of fewer than 100 characters
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Export files in the exports bucket (SPEC §8): written as their rows arrive, with an S3
 multipart upload, so memory does not grow with the rows; and presigned download links.
 
-CSV goes straight to the upload: rows are encoded into a buffer that is sent as a part each time
+CSV goes straight to the upload: rows are encoded into a byte buffer that is sent as a part each time
 it holds ``PART_BYTES`` (a file that fits in one part is one PutObject). XLSX is a zip that is
 complete only when closed, so xlsxwriter writes it in ``constant_memory`` mode (one row in memory
 at a time) to a temporary file, which is then uploaded in parts. The object key is the export's
@@ -18,9 +18,19 @@ from datetime import date
 from functools import cache
 from typing import IO, Any
 
-from license_usage.domain.exports import Cell, ExportFile, ExportFormat, Instant, Sheet, csv_text, neutralise
+from license_usage.domain.exports import (
+    XLSX_MAX_ROWS,
+    Cell,
+    ExportFile,
+    ExportFormat,
+    ExportTooLarge,
+    Instant,
+    Sheet,
+    csv_text,
+    neutralise,
+)
 
-PART_BYTES = 8 * 1024 * 1024  # S3's minimum part is 5 MiB (except the last)
+PART_BYTES = 6 * 1024 * 1024  # S3's minimum part is 5 MiB (except the last)
 CONTENT_TYPES = {
     ExportFormat.CSV: "text/csv; charset=utf-8",
     ExportFormat.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -100,18 +110,22 @@ def write_export(key: str, export: ExportFile, fmt: ExportFormat) -> int:
 
 
 def _write_csv(upload: _Upload, sheet: Sheet) -> int:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180
+    # Rows are encoded as they are written (a text buffer would hold 4 bytes per character).
+    raw = io.BytesIO()
+    text = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=True)
+    writer = csv.writer(text, lineterminator="\r\n")  # RFC 4180
     writer.writerow([neutralise(name) for name in sheet.header])
     rows = 0
     for row in sheet.rows:
         writer.writerow([csv_text(cell) for cell in row])
         rows += 1
-        if buffer.tell() >= PART_BYTES:
-            upload.send(buffer.getvalue().encode())
-            buffer.seek(0)
-            buffer.truncate()
-    upload.send(buffer.getvalue().encode())
+        if raw.tell() >= PART_BYTES:
+            upload.send(raw.getvalue())
+            raw.seek(0)
+            raw.truncate()
+    text.flush()
+    upload.send(raw.getvalue())
+    text.detach()
     return rows
 
 
@@ -154,6 +168,11 @@ def _write_sheet(book: Any, formats: dict[str, Any], sheet: Sheet) -> int:
     widths_set = False
     rows = 0
     for rows, row in enumerate(sheet.rows, start=1):
+        if rows > XLSX_MAX_ROWS:
+            raise ExportTooLarge(
+                f"The {sheet.name} sheet has more than {XLSX_MAX_ROWS:,} rows, the most a spreadsheet holds: "
+                "export it as CSV."
+            )
         if not widths_set:  # from the first row's cell types (constant_memory writes rows in order)
             for column, name in enumerate(sheet.header):
                 page.set_column(column, column, _width(name, row[column] if column < len(row) else None))

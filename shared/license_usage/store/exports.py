@@ -60,18 +60,32 @@ def _day(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
 
+def _request_of(record: ExportRecord | ScheduleRecord) -> ExportRequest:
+    return ExportRequest(
+        report=ReportKind(record.report),
+        format=ExportFormat(record.format),
+        plan_id=record.plan_id,
+        timeframe=record.timeframe,
+        first=_day(record.first),
+        last=_day(record.last),
+    )
+
+
+def _with_request(record: ExportRecord | ScheduleRecord, request: ExportRequest) -> None:
+    """What an export and a schedule store of their request."""
+    record.report = request.report.value
+    record.format = request.format.value
+    record.plan_id = request.plan_id
+    record.timeframe = request.timeframe
+    record.first = request.first.isoformat() if request.first else None
+    record.last = request.last.isoformat() if request.last else None
+
+
 def _stored(record: ExportRecord) -> Export:
     return Export(
         export_id=record.export_id,
         org_id=record.org_id,
-        request=ExportRequest(
-            report=ReportKind(record.report),
-            format=ExportFormat(record.format),
-            plan_id=record.plan_id,
-            timeframe=record.timeframe,
-            first=_day(record.first),
-            last=_day(record.last),
-        ),
+        request=_request_of(record),
         status=ExportStatus(record.status),
         created_at=order_key_instant(record.created_at),
         object_key=record.object_key,
@@ -85,18 +99,11 @@ def _stored(record: ExportRecord) -> Export:
 
 
 def _record(export: Export) -> ExportRecord:
-    request = export.request
-    return ExportRecord(
+    record = ExportRecord(
         exports_partition(export.org_id),
         export.export_id,
         export_id=export.export_id,
         org_id=export.org_id,
-        report=request.report.value,
-        format=request.format.value,
-        plan_id=request.plan_id,
-        timeframe=request.timeframe,
-        first=request.first.isoformat() if request.first else None,
-        last=request.last.isoformat() if request.last else None,
         status=export.status.value,
         created_at=format_utc(export.created_at),
         object_key=export.object_key,
@@ -104,6 +111,8 @@ def _record(export: Export) -> ExportRecord:
         schedule_id=export.schedule_id,
         period=export.period,
     )
+    _with_request(record, export.request)
+    return record
 
 
 def save_new_export(export: Export) -> None:
@@ -188,14 +197,7 @@ def _schedule(record: ScheduleRecord) -> Schedule:
         schedule_id=record.schedule_id,
         org_id=record.org_id,
         cadence=Cadence(record.cadence),
-        request=ExportRequest(
-            report=ReportKind(record.report),
-            format=ExportFormat(record.format),
-            plan_id=record.plan_id,
-            timeframe=record.timeframe,
-            first=_day(record.first),
-            last=_day(record.last),
-        ),
+        request=_request_of(record),
         created_at=order_key_instant(record.created_at),
         last_period=record.last_period,
         last_run_at=order_key_instant(record.last_run_at) if record.last_run_at else None,
@@ -204,21 +206,16 @@ def _schedule(record: ScheduleRecord) -> Schedule:
 
 
 def save_schedule(schedule: Schedule) -> None:
-    request = schedule.request
-    ScheduleRecord(
+    record = ScheduleRecord(
         SCHEDULES_PARTITION,
         schedule_sort_key(schedule.org_id, schedule.schedule_id),
         schedule_id=schedule.schedule_id,
         org_id=schedule.org_id,
         cadence=schedule.cadence.value,
-        report=request.report.value,
-        format=request.format.value,
-        plan_id=request.plan_id,
-        timeframe=request.timeframe,
-        first=request.first.isoformat() if request.first else None,
-        last=request.last.isoformat() if request.last else None,
         created_at=format_utc(schedule.created_at),
-    ).save(condition=ScheduleRecord.pk.does_not_exist())
+    )
+    _with_request(record, schedule.request)
+    record.save(condition=ScheduleRecord.pk.does_not_exist())
 
 
 def schedules_of(org_id: str, limit: int, cursor: str | None) -> Page[Schedule]:
@@ -253,7 +250,7 @@ def claim_period(schedule: Schedule, period: str, export: Export, at: datetime) 
     """Record the schedule's run for ``period`` and create its export, at once, unless the period
     was run already (or the schedule was deleted). True when this call made the export."""
     record = ScheduleRecord(SCHEDULES_PARTITION, schedule_sort_key(schedule.org_id, schedule.schedule_id))
-    not_run = ScheduleRecord.last_period.does_not_exist() | (ScheduleRecord.last_period != period)
+    not_run = ScheduleRecord.last_period.does_not_exist() | (ScheduleRecord.last_period < period)
     try:
         with TransactWrite(connection=transaction_connection()) as transaction:
             transaction.update(

@@ -162,3 +162,9 @@ EXPORTS_PREFIX = "exports/"  # the bucket's lifecycle rule expires what is under
 def export_object_key(org_id: str, export_id: str, extension: str) -> str:
     """The export's object in the exports bucket, under its organization's prefix."""
     return f"{EXPORTS_PREFIX}{org_id}/{export_id}.{extension}"
+
+
+def subscription_address_key(email: str) -> tuple[str, str]:
+    """``SUBSCRIPTIONS`` / ``EMAIL#<address>``: which organization an address's one SNS
+    subscription belongs to (SNS keeps one subscription per topic and address)."""
+    return "SUBSCRIPTIONS", f"EMAIL#{email.lower()}"

@@ -135,8 +135,10 @@ def record_once(notice: Notice, lease_until: datetime) -> bool:
                 transaction.save(outbox)
         except TransactWriteError as error:
             reasons = [reason.code if reason else None for reason in error.cancellation_reasons]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                return False  # sent before (or its plan is gone)
+            # pynamodb sends the puts before the updates: whichever condition failed, the notice
+            # was stored before (or its plan is gone).
+            if "ConditionalCheckFailed" in reasons:
+                return False
             if "TransactionConflict" in reasons or error.cause_response_code == "TransactionInProgressException":
                 time.sleep(0.02 * 2**attempt)
                 continue

@@ -6,6 +6,7 @@ pays nothing for them at cold start; botocore takes the local stand-ins' endpoin
 from __future__ import annotations
 
 import os
+import threading
 from functools import cache
 from typing import Any
 
@@ -18,11 +19,15 @@ class PublishFailed(Exception):
     """A channel did not take the notice; it stays in the outbox for the next run."""
 
 
+_CLIENTS_LOCK = threading.Lock()
+
+
 @cache
 def _client(service: str) -> Any:
     import boto3
 
-    return boto3.client(service)
+    with _CLIENTS_LOCK:  # the default session is not thread-safe; the daily run publishes from threads
+        return boto3.client(service)
 
 
 def topic_arn() -> str:

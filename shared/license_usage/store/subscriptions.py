@@ -9,13 +9,42 @@ from datetime import datetime
 
 from botocore.exceptions import ClientError
 from pynamodb.attributes import ListAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 
 from license_usage.domain.timestamps import format_utc
-from license_usage.store.keys import subscriptions_partition
+from license_usage.store.keys import subscription_address_key, subscriptions_partition
 from license_usage.store.pages import Page, decode_cursor, encode_cursor
 from license_usage.store.publishing import sns_client, topic_arn
 from license_usage.store.tables import LicensingItem
+
+
+class AddressClaim(LicensingItem):
+    org_id = UnicodeAttribute()
+
+
+def claim_address(email: str, org_id: str) -> bool:
+    """Take the address for this organization; False when another organization has it."""
+    try:
+        AddressClaim(*subscription_address_key(email), org_id=org_id).save(
+            condition=AddressClaim.pk.does_not_exist() | (AddressClaim.org_id == org_id)
+        )
+    except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def release_address(email: str, org_id: str) -> None:
+    try:
+        AddressClaim(*subscription_address_key(email)).delete(condition=AddressClaim.org_id == org_id)
+    except DeleteError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+
+
+class SnsRefused(Exception):
+    """SNS refused the address or the policy (its message says why)."""
 
 
 class SubscriptionRecord(LicensingItem):
@@ -48,18 +77,25 @@ def subscribe(
     """Subscribe the address with ``policy`` (SNS answers with the same subscription for the same
     address, whose policy is then replaced) and list it."""
     client = sns_client()
-    arn = client.subscribe(
-        TopicArn=topic_arn(),
-        Protocol="email",
-        Endpoint=email,
-        Attributes={"FilterPolicy": policy, "FilterPolicyScope": "MessageAttributes"},
-        ReturnSubscriptionArn=True,
-    )["SubscriptionArn"]
+    existing = get_subscription(org_id, subscription_id)
     try:
-        client.set_subscription_attributes(SubscriptionArn=arn, AttributeName="FilterPolicy", AttributeValue=policy)
-    except ClientError as error:  # a pending subscription takes its policy from subscribe() itself
-        if error.response.get("Error", {}).get("Code") not in ("InvalidParameter", "NotFound"):
-            raise
+        if existing is not None:
+            client.set_subscription_attributes(
+                SubscriptionArn=existing.arn, AttributeName="FilterPolicy", AttributeValue=policy
+            )
+            arn = existing.arn
+        else:
+            arn = client.subscribe(
+                TopicArn=topic_arn(),
+                Protocol="email",
+                Endpoint=email,
+                Attributes={"FilterPolicy": policy, "FilterPolicyScope": "MessageAttributes"},
+                ReturnSubscriptionArn=True,
+            )["SubscriptionArn"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "InvalidParameter":
+            raise SnsRefused(str(error.response.get("Error", {}).get("Message") or "invalid parameter")) from None
+        raise
     record = SubscriptionRecord(
         subscriptions_partition(org_id),
         subscription_id,
@@ -109,3 +145,4 @@ def unsubscribe(org_id: str, subscription: StoredSubscription) -> None:
         if error.response.get("Error", {}).get("Code") not in ("InvalidParameter", "NotFound"):
             raise
     SubscriptionRecord(subscriptions_partition(org_id), subscription.subscription_id).delete()
+    release_address(subscription.email, org_id)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TypeVar
 
 from aws_lambda_powertools import Logger
 
@@ -39,6 +40,7 @@ from license_usage.domain.timestamps import parse_rfc3339, utc_now
 from license_usage.faults import fault_point
 from license_usage.store import exports as stored
 from license_usage.store.export_files import write_export
+from license_usage.store.pages import Page
 from license_usage.store.plans import get_plan
 from license_usage.usecases.activity import activity_of
 from license_usage.usecases.audit import list_audit
@@ -52,6 +54,20 @@ logger = Logger(child=True)
 PAGE = 1000  # rows read per page while writing
 # How often SQS delivers a job before the function gives up on it (the queue's maxReceiveCount).
 MAX_ATTEMPTS = int(os.environ.get("EXPORT_MAX_ATTEMPTS") or 3)
+
+
+T = TypeVar("T")
+
+
+def _paged(fetch: Callable[[str | None], Page[T]]) -> Iterator[T]:
+    """Every item of a paged use case, a page at a time."""
+    cursor: str | None = None
+    while True:
+        page = fetch(cursor)
+        yield from page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            return
 
 
 def _instant(text: str | None) -> Instant | None:
@@ -101,66 +117,48 @@ def _users(org_id: str, plan_id: str, now: datetime) -> Sheet:
     months = [month.month for month in plan_months(plan.start, plan.end)]
 
     def rows() -> Iterator[Row]:
-        cursor: str | None = None
-        while True:
-            page = users_of(org_id, plan_id, PAGE, cursor, now)
-            for user in page.items:
-                yield (
-                    user.user_id,
-                    user.status,
-                    joined(user.roles),
-                    user.group,
-                    _instant(user.first_login),
-                    _instant(user.last_login),
-                    *(user.months.get(month, 0) for month in months),
-                )
-            cursor = page.next_cursor
-            if cursor is None:
-                return
+        for user in _paged(lambda cursor: users_of(org_id, plan_id, PAGE, cursor, now)):
+            yield (
+                user.user_id,
+                user.status,
+                joined(user.roles),
+                user.group,
+                _instant(user.first_login),
+                _instant(user.last_login),
+                *(user.months.get(month, 0) for month in months),
+            )
 
     return Sheet("users", (*USERS_COLUMNS, *months), rows())
 
 
 def _activity(org_id: str, plan_id: str, now: datetime) -> Sheet:
     def rows() -> Iterator[Row]:
-        cursor: str | None = None
-        while True:
-            page = activity_of(org_id, plan_id, ACTIVITY_TYPES, None, None, PAGE, cursor, now)
-            for item in page.items:
-                yield (
-                    _instant(item.timestamp),
-                    item.type,
-                    item.user_id,
-                    item.ip,
-                    item.instance_id,
-                    item.product,
-                    json.dumps(item.details, sort_keys=True, ensure_ascii=False),
-                )
-            cursor = page.next_cursor
-            if cursor is None:
-                return
+        for item in _paged(lambda cursor: activity_of(org_id, plan_id, ACTIVITY_TYPES, None, None, PAGE, cursor, now)):
+            yield (
+                _instant(item.timestamp),
+                item.type,
+                item.user_id,
+                item.ip,
+                item.instance_id,
+                item.product,
+                json.dumps(item.details, sort_keys=True, ensure_ascii=False),
+            )
 
     return Sheet("activity", ACTIVITY_COLUMNS, rows())
 
 
 def _audit(org_id: str, window: Window) -> Sheet:
     def rows() -> Iterator[Row]:
-        cursor: str | None = None
-        while True:
-            page = list_audit(org_id, PAGE, cursor, window.starts_at, window.ends_at)
-            for entry in page.items:
-                yield (
-                    _instant(entry.at),
-                    entry.actor,
-                    entry.actor_role,
-                    entry.action,
-                    entry.target,
-                    None if entry.before is None else json.dumps(entry.before, sort_keys=True, ensure_ascii=False),
-                    None if entry.after is None else json.dumps(entry.after, sort_keys=True, ensure_ascii=False),
-                )
-            cursor = page.next_cursor
-            if cursor is None:
-                return
+        for entry in _paged(lambda cursor: list_audit(org_id, PAGE, cursor, window.starts_at, window.ends_at)):
+            yield (
+                _instant(entry.at),
+                entry.actor,
+                entry.actor_role,
+                entry.action,
+                entry.target,
+                None if entry.before is None else json.dumps(entry.before, sort_keys=True, ensure_ascii=False),
+                None if entry.after is None else json.dumps(entry.after, sort_keys=True, ensure_ascii=False),
+            )
 
     return Sheet("audit", AUDIT_COLUMNS, rows())
 
@@ -260,6 +258,8 @@ def run_export_job(org_id: str, export_id: str, attempt: int, now: datetime) -> 
     if export is None:
         return JobOutcome(export_id, "missing")
     if export.status is not ExportStatus.PENDING:
+        if export.status is ExportStatus.READY:
+            _report_ready(export, now)  # a job that died after finishing still sends it (once)
         return JobOutcome(export_id, "finished_before")
     try:
         fault_point("export_write")
@@ -277,12 +277,16 @@ def run_export_job(org_id: str, export_id: str, attempt: int, now: datetime) -> 
         )
         stored.finish_export(org_id, export_id, ExportStatus.FAILED, utc_now(), None, reason)
         return JobOutcome(export_id, "failed")
-    if stored.finish_export(org_id, export_id, ExportStatus.READY, utc_now(), rows, None) and export.schedule_id:
-        deliver(
-            [
-                report_ready_notice(
-                    org_id, export_id, export.request.report.value, export.period or "", export.schedule_id, now
-                )
-            ]
-        )
+    stored.finish_export(org_id, export_id, ExportStatus.READY, utc_now(), rows, None)
+    _report_ready(export, now)
     return JobOutcome(export_id, "ready")
+
+
+def _report_ready(export: Export, now: datetime) -> None:
+    """A scheduled export's report.ready (its once key makes a second call a no-op)."""
+    if export.schedule_id is None:
+        return
+    notice = report_ready_notice(
+        export.org_id, export.export_id, export.request.report.value, export.period or "", export.schedule_id, now
+    )
+    deliver([notice])

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -94,11 +95,16 @@ def link_seconds() -> int:
     return int(os.environ.get("EXPORT_LINK_SECONDS") or 900)
 
 
-def export_of(org_id: str, export_id: str, now: datetime) -> ExportView:
-    """SPEC §5: the status, and for a ready export a freshly signed link."""
+def export_of(
+    org_id: str, export_id: str, now: datetime, check_reader: Callable[[str], None] | None = None
+) -> ExportView:
+    """SPEC §5: the status, and for a ready export a freshly signed link. ``check_reader``
+    refuses a caller who may not read this export's report."""
     export = stored.get_export(org_id, export_id)
     if export is None:
         raise NotFound(f"No export {export_id} in organization {org_id}.")
+    if check_reader is not None:
+        check_reader(export.request.report.value)
     if export.status is not ExportStatus.READY:
         return ExportView(export)
     seconds = link_seconds()
@@ -114,12 +120,12 @@ def exports_list(org_id: str, limit: int, cursor: str | None) -> Page[Export]:
 
 
 def create_schedule(org_id: str, request: ExportRequest, cadence: Cadence, actor: Principal, now: datetime) -> Schedule:
-    checked = _new_export(org_id, request, now).request  # the same checks as an export
+    _new_export(org_id, request, now)  # the same checks as an export
     schedule = Schedule(
         schedule_id=new_export_id(now).replace("exp_", "sch_"),
         org_id=org_id,
         cadence=cadence,
-        request=checked,
+        request=request,  # without a timeframe of its own, it covers the period before each run
         created_at=now,
     )
     stored.save_schedule(schedule)

@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from license_usage.domain.access import Principal
 from license_usage.domain.consumption import PlanCounters, consumed_at, plan_usage
-from license_usage.domain.errors import NotFound
+from license_usage.domain.errors import Conflict, InvalidRequest, NotFound
 from license_usage.domain.notifications import (
     Notice,
     NoticeKind,
@@ -195,7 +195,19 @@ def subscribe(org_id: str, email: str, kinds: Sequence[NoticeKind], actor: Princ
     chosen = tuple(sorted({kind.value for kind in kinds}))
     sub_id = subscription_id(org_id, email)
     before = subscriptions.get_subscription(org_id, sub_id)
-    found = subscriptions.subscribe(org_id, sub_id, email, chosen, filter_policy(org_id, kinds), now)
+    if before is None and not subscriptions.claim_address(email, org_id):
+        raise Conflict(
+            "This address already receives another organization's notices (SNS keeps one subscription "
+            "per address): subscribe another address."
+        )
+    try:
+        found = subscriptions.subscribe(org_id, sub_id, email, chosen, filter_policy(org_id, kinds), now)
+    except subscriptions.SnsRefused as refusal:
+        if before is None:
+            subscriptions.release_address(email, org_id)
+        raise InvalidRequest(
+            f"SNS refused the subscription: {refusal}", [{"field": "email", "message": str(refusal)}]
+        ) from None
     record_audit(
         org_id,
         actor,

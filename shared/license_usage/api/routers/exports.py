@@ -70,7 +70,8 @@ def _out(export: Export, view: ExportView | None = None) -> ExportOut:
 
 @router.post("/v1/orgs/<org_id>/exports", summary="Start an export (CSV or XLSX)", status_code=202)
 def post_export(org_id: OrgId, body: ExportIn) -> Response[ExportAccepted]:
-    access.require(current_principal(router), access.READERS, org_id)
+    principal = current_principal(router)
+    access.require(principal, access.readers_of_report(body.report.value), org_id)
     export = start_export(org_id, body.request(), utc_now())
     return Response(
         202, content_types.APPLICATION_JSON, ExportAccepted(export_id=export.export_id, status=export.status)
@@ -79,15 +80,20 @@ def post_export(org_id: OrgId, body: ExportIn) -> Response[ExportAccepted]:
 
 @router.get("/v1/orgs/<org_id>/exports", summary="The organization's exports, newest first")
 def get_exports(org_id: OrgId, limit: PageSize = DEFAULT_PAGE_SIZE, cursor: Cursor = None) -> ExportList:
-    access.require(current_principal(router), access.READERS, org_id)
+    principal = current_principal(router)
+    access.require(principal, access.READERS, org_id)
     page = exports_list(org_id, limit, cursor)
-    return ExportList(items=[_out(export) for export in page.items], next_cursor=page.next_cursor)
+    visible = [e for e in page.items if principal.role in access.readers_of_report(e.request.report.value)]
+    return ExportList(items=[_out(export) for export in visible], next_cursor=page.next_cursor)
 
 
 @router.get("/v1/orgs/<org_id>/exports/<export_id>", summary="An export's status and, when ready, a fresh link")
 def get_export(org_id: OrgId, export_id: ExportId) -> ExportOut:
-    access.require(current_principal(router), access.READERS, org_id)
-    view = export_of(org_id, export_id, utc_now())
+    principal = current_principal(router)
+    access.require(principal, access.READERS, org_id)
+    view = export_of(
+        org_id, export_id, utc_now(), lambda report: access.require(principal, access.readers_of_report(report))
+    )
     return _out(view.export, view)
 
 
