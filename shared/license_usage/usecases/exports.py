@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from aws_lambda_powertools import Logger
 
 from license_usage.domain.access import Principal
-from license_usage.domain.errors import DomainError, NotFound
+from license_usage.domain.errors import DomainError, NotFound, TryAgain
 from license_usage.domain.exports import (
     Cadence,
     Export,
@@ -77,7 +77,14 @@ def start_export(org_id: str, request: ExportRequest, now: datetime) -> Export:
     """SPEC §5 POST …/exports: record the job and queue it (202: nothing is written here)."""
     export = _new_export(org_id, request, now)
     stored.save_new_export(export)
-    stored.enqueue_export(org_id, export.export_id)
+    try:
+        stored.enqueue_export(org_id, export.export_id)
+    except Exception:
+        # Not left pending for ever: the export says it was not started, and the caller retries.
+        reason = "The export could not be queued; start it again."
+        stored.finish_export(org_id, export.export_id, ExportStatus.FAILED, utc_now(), None, reason)
+        logger.exception("export not queued", extra={"export_id": export.export_id})
+        raise TryAgain("The export could not be queued; start it again.") from None
     return export
 
 
