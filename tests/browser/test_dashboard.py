@@ -16,7 +16,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
-from tests.support import ROOT, Stack
+from tests.support import ROOT, Stack, roll_up
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 WIDTHS = {"phone": (390, 844), "desktop": (1280, 900)}
@@ -225,3 +225,39 @@ def test_the_token_stays_out_of_request_lines_and_logs(demo: Stack, browser: Bro
     admin.page.keyboard.press("Tab")
     assert admin.page.evaluate("document.activeElement.className") == "skip"
     admin.close()
+
+
+def _figures(stack: Stack) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {stack.token('vendor_admin')}"}
+
+    def get(path: str) -> Any:
+        answer = requests.get(f"{stack.url}{path}", headers=headers, timeout=60)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    figures: dict[str, Any] = {"overdrafts": get("/v1/overdrafts")}
+    for org in ("acme", "globex", "initech"):
+        for plan in get(f"/v1/orgs/{org}/plans")["items"]:
+            usage = get(f"/v1/orgs/{org}/plans/{plan['plan_id']}/usage")
+            usage.pop("data_as_of")
+            figures[plan["plan_id"]] = usage
+            figures[f"{plan['plan_id']}/users"] = get(f"/v1/orgs/{org}/plans/{plan['plan_id']}/users?limit=1000")
+        report = get(f"/v1/orgs/{org}/reports/license-ai-usage?timeframe=this_year")
+        report.pop("data_as_of")
+        figures[f"{org}/report"] = report
+    return figures
+
+
+def test_running_the_demo_again_changes_no_figure(demo: Stack) -> None:
+    roll_up(demo)  # what the tests before changed (a released seat) settles first
+    before = _figures(demo)
+    done = subprocess.run(
+        [sys.executable, "-m", "usage_local", "demo", "--small", "--state-dir", str(demo.state_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _figures(demo) == before
