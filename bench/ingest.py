@@ -85,6 +85,7 @@ HANDLER_MODULES = {
     "ingest": "functions/ingest",
     "api": "functions/api",
     "reports": "functions/reports",
+    "delivery": "functions/delivery",
 }
 
 

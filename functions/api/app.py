@@ -1,4 +1,5 @@
-"""Lambda entry point for the admin API: keys, plans, usage, seats, audit, overdrafts (reports: functions/reports)."""
+"""Lambda entry point for the admin API: keys, plans, usage, seats, audit, overdrafts, organizations
+(reports: functions/reports; exports and notifications: functions/delivery)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,7 @@ from license_usage.api.resolver import build_resolver
 from license_usage.api.routers import (
     api_keys,
     audit,
-    exports,
     health,
-    notifications,
     orgs,
     overdrafts,
     plans,
@@ -40,8 +39,6 @@ app = build_resolver(
     seats.router,
     audit.router,
     overdrafts.router,
-    notifications.router,
-    exports.router,
     orgs.router,
 )
 

@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -93,6 +94,15 @@ def claim(api: Api, org_id: str, user_id: str) -> int:
     answer = api.put(f"/v1/orgs/{org_id}/seats/{user_id}", role="org_admin", org_id=org_id)
     assert answer.status_code in (200, 409), answer.text
     return answer.status_code
+
+
+def side_by_side(calls: list[Callable[[], object]]) -> None:
+    """Start every call at once, in threads, and wait for all."""
+    threads = [threading.Thread(target=call) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def now() -> datetime:
@@ -263,11 +273,7 @@ def test_overlapping_runs_send_each_notice_once(stack: Stack, api: Api) -> None:
         claim(api, org, user)
     at = now()
     results: list[dict[str, Any]] = []
-    runs = [threading.Thread(target=lambda: results.append(invoke(stack, RUN, at))) for _ in range(3)]
-    for run in runs:
-        run.start()
-    for run in runs:
-        run.join()
+    side_by_side([lambda: results.append(invoke(stack, RUN, at)) for _ in range(3)])
     assert len(results) == 3
     kinds = Counter(n["kind"] for n in notices(api, org))
     assert kinds == {"plan.expiring": 1, "usage.threshold": 1, "usage.overdraft": 1}
@@ -282,12 +288,9 @@ def test_ingest_racing_a_run_sends_each_notice_once(stack: Stack, api: Api) -> N
     for n in range(7):
         claim(api, org, f"user-{n}")
     done: list[int] = []
-    racers = [threading.Thread(target=lambda: invoke(stack, RUN, now()))]
-    racers += [threading.Thread(target=lambda n=n: done.append(claim(api, org, f"late-{n}"))) for n in range(5)]
-    for racer in racers:
-        racer.start()
-    for racer in racers:
-        racer.join()
+    racers: list[Callable[[], object]] = [lambda: invoke(stack, RUN, now())]
+    racers += [lambda n=n: done.append(claim(api, org, f"late-{n}")) for n in range(5)]  # type: ignore[misc]
+    side_by_side(racers)
     invoke(stack, RUN, now())
     kinds = Counter((n["kind"], n["threshold"]) for n in notices(api, org))
     assert kinds == {("usage.threshold", 100): 1, ("usage.overdraft", None): 1} or kinds == {

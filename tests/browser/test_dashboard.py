@@ -23,8 +23,8 @@ WIDTHS = {"phone": (390, 844), "desktop": (1280, 900)}
 ORG_VIEWS = ["usage", "seats", "report", "activity", "users", "exports", "notifications", "audit"]
 
 
-@pytest.fixture(scope="module")
-def demo(stack: Stack) -> Stack:
+def run_demo(stack: Stack) -> str:
+    """``usage-local demo --small`` against the stack; its output."""
     done = subprocess.run(
         [sys.executable, "-m", "usage_local", "demo", "--small", "--state-dir", str(stack.state_dir)],
         cwd=ROOT,
@@ -34,7 +34,12 @@ def demo(stack: Stack) -> Stack:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "#token=" in done.stdout
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def demo(stack: Stack) -> Stack:
+    assert "#token=" in run_demo(stack)
     return stack
 
 
@@ -251,13 +256,5 @@ def _figures(stack: Stack) -> dict[str, Any]:
 def test_running_the_demo_again_changes_no_figure(demo: Stack) -> None:
     roll_up(demo)  # what the tests before changed (a released seat) settles first
     before = _figures(demo)
-    done = subprocess.run(
-        [sys.executable, "-m", "usage_local", "demo", "--small", "--state-dir", str(demo.state_dir)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_demo(demo)
     assert _figures(demo) == before

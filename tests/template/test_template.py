@@ -173,7 +173,14 @@ def test_the_reports_routes_and_only_they_go_to_the_reports_function(sam: Json, 
     assert set(_routes(cfn)) >= REPORT_ROUTES
     assert events[("POST", "/v1/events")] == "IngestFunction"
     others = {function for route, function in events.items() if route not in REPORT_ROUTES | {("POST", "/v1/events")}}
-    assert others == {"ApiFunction"}
+    assert others == {"ApiFunction", "DeliveryFunction"}
+    delivery = {route for route, function in events.items() if function == "DeliveryFunction"}
+    assert {path.split("/")[4] for _, path in delivery} == {
+        "exports",
+        "report-schedules",
+        "notifications",
+        "notification-subscriptions",
+    }
 
 
 def test_the_reports_function_may_only_read_what_the_reports_read(sam: Json) -> None:

@@ -55,8 +55,9 @@ export function clearCache() {
   cache.clear();
 }
 
-export async function api(path, { method = "GET", body, token } = {}) {
-  const key = method === "GET" ? path : null;
+// ``fresh``: read again (a status being polled), and keep the answer out of the cache.
+export async function api(path, { method = "GET", body, token, fresh = false } = {}) {
+  const key = method === "GET" && !fresh ? path : null;
   if (key && cache.has(key)) return cache.get(key);
   const request = (async () => {
     const response = await fetch(path, {

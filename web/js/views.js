@@ -61,7 +61,7 @@ export function exportButton(ctx, label, body) {
           while (answer.status === "pending") {
             if (Date.now() - began > 120000) throw new Error("the export is taking longer than two minutes; see Exports");
             await new Promise((resolve) => setTimeout(resolve, 700));
-            answer = await api(`/v1/orgs/${enc(ctx.org)}/exports/${enc(started.export_id)}?t=${Date.now()}`);
+            answer = await api(`/v1/orgs/${enc(ctx.org)}/exports/${enc(started.export_id)}`, { fresh: true });
             status.textContent = `Preparing the file… ${Math.round((Date.now() - began) / 1000)} s`;
           }
           if (answer.status === "failed") throw new Error(answer.error || "the export failed");
@@ -613,7 +613,7 @@ export async function exportsView(ctx) {
   const page = await api(`/v1/orgs/${enc(ctx.org)}/exports?limit=50`);
   const open = async (item, status) => {
     try {
-      const fresh = await api(`/v1/orgs/${enc(ctx.org)}/exports/${enc(item.export_id)}?t=${Date.now()}`);
+      const fresh = await api(`/v1/orgs/${enc(ctx.org)}/exports/${enc(item.export_id)}`, { fresh: true });
       if (fresh.url) location.assign(fresh.url);
       else status.textContent = fresh.error || `It is ${fresh.status}.`;
     } catch (error) {

@@ -17,7 +17,7 @@ from license_usage.domain.timestamps import format_utc_seconds
 from license_usage.store.audit import audit_record
 from license_usage.store.keys import APIKEY_PREFIX, api_key_listing_key, api_key_lookup_key, org_partition
 from license_usage.store.orgs import org_registration
-from license_usage.store.tables import LicensingItem, transaction_connection
+from license_usage.store.tables import LicensingItem, condition_failed, transaction_connection
 
 # last_used_at is refreshed at most this often, so authenticating rarely costs a write.
 LAST_USED_PRECISION = timedelta(minutes=5)
@@ -142,7 +142,7 @@ def authenticate_api_key(key_hash: str, now: datetime) -> ApiKeyOwner | None:
                 condition=ApiKeyLookup.pk.exists(),
             )
         except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 return None  # revoked between the read and this write
             raise
     return ApiKeyOwner(org_id=lookup.org_id, key_id=lookup.key_id)

@@ -13,7 +13,7 @@ from pynamodb.exceptions import DeleteError, UpdateError
 
 from license_usage.domain.timestamps import format_utc
 from license_usage.store.keys import DIRTY_PARTITION, dirty_day_key
-from license_usage.store.tables import LicensingItem
+from license_usage.store.tables import LicensingItem, condition_failed
 
 
 class DirtyDayRecord(LicensingItem):
@@ -86,12 +86,12 @@ def clear_dirty_day(dirty: DirtyDay) -> bool:
     try:
         record.delete(condition=DirtyDayRecord.marks == dirty.marks)
     except DeleteError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(error):
             raise
         try:
             record.update(actions=[DirtyDayRecord.claimed.remove()], condition=DirtyDayRecord.marks.exists())
         except UpdateError as update_error:
-            if update_error.cause_response_code != "ConditionalCheckFailedException":
+            if not condition_failed(update_error):
                 raise
         return False
     return True

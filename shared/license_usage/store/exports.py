@@ -33,7 +33,12 @@ from license_usage.domain.exports import (
 from license_usage.domain.timestamps import format_utc, order_key_instant
 from license_usage.store.keys import SCHEDULES_PARTITION, exports_partition, schedule_sort_key
 from license_usage.store.pages import Page, decode_cursor, encode_cursor
-from license_usage.store.tables import LicensingItem, transaction_connection
+from license_usage.store.tables import (
+    LicensingItem,
+    cancelled_by_condition,
+    condition_failed,
+    transaction_connection,
+)
 
 
 class ExportRecord(LicensingItem):
@@ -149,7 +154,7 @@ def finish_export(
     try:
         record.update(actions=actions, condition=ExportRecord.status == ExportStatus.PENDING.value)
     except UpdateError as failure:
-        if failure.cause_response_code == "ConditionalCheckFailedException":
+        if condition_failed(failure):
             return False
         raise
     return True
@@ -264,8 +269,7 @@ def claim_period(schedule: Schedule, period: str, export: Export, at: datetime) 
             )
             transaction.save(_record(export), condition=ExportRecord.pk.does_not_exist())
     except TransactWriteError as error:
-        reasons = [reason.code if reason else None for reason in error.cancellation_reasons]
-        if "ConditionalCheckFailed" in reasons:
+        if cancelled_by_condition(error):
             return False
         raise
     return True

@@ -25,7 +25,12 @@ from license_usage.domain.timestamps import format_utc, order_key_instant
 from license_usage.store.keys import OUTBOX_PARTITION, notices_partition, org_notices_guard_key, plan_key
 from license_usage.store.pages import Page, decode_cursor, encode_cursor
 from license_usage.store.plans import PlanRecord
-from license_usage.store.tables import LicensingItem, transaction_connection
+from license_usage.store.tables import (
+    LicensingItem,
+    cancelled_by_condition,
+    condition_failed,
+    transaction_connection,
+)
 
 ATTEMPTS = 4
 
@@ -134,11 +139,9 @@ def record_once(notice: Notice, lease_until: datetime) -> bool:
                 transaction.save(_record(notice, *_listing_key(notice)), condition=NoticeRecord.pk.does_not_exist())
                 transaction.save(outbox)
         except TransactWriteError as error:
-            reasons = [reason.code if reason else None for reason in error.cancellation_reasons]
-            # pynamodb sends the puts before the updates: whichever condition failed, the notice
-            # was stored before (or its plan is gone).
-            if "ConditionalCheckFailed" in reasons:
-                return False
+            if cancelled_by_condition(error):
+                return False  # stored before (or its plan is gone)
+            reasons = [reason.code for reason in error.cancellation_reasons if reason is not None]
             if "TransactionConflict" in reasons or error.cause_response_code == "TransactionInProgressException":
                 time.sleep(0.02 * 2**attempt)
                 continue
@@ -184,7 +187,7 @@ def claim_pending(now: datetime, lease: timedelta) -> Iterator[Pending]:
         try:
             record.update(actions=[NoticeRecord.lease_until.set(format_utc(now + lease))], condition=condition)
         except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 continue  # another drain took it
             raise
         yield Pending(_notice(record), frozenset(record.published or ()))
@@ -195,7 +198,7 @@ def mark_published(notice_id: str, channel: str) -> None:
     try:
         record.update(actions=[NoticeRecord.published.add({channel})], condition=NoticeRecord.pk.exists())
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(error):
             raise
 
 

@@ -15,7 +15,7 @@ from license_usage.domain.timestamps import format_utc
 from license_usage.store.keys import subscription_address_key, subscriptions_partition
 from license_usage.store.pages import Page, decode_cursor, encode_cursor
 from license_usage.store.publishing import sns_client, topic_arn
-from license_usage.store.tables import LicensingItem
+from license_usage.store.tables import LicensingItem, condition_failed
 
 
 class AddressClaim(LicensingItem):
@@ -29,7 +29,7 @@ def claim_address(email: str, org_id: str) -> bool:
             condition=AddressClaim.pk.does_not_exist() | (AddressClaim.org_id == org_id)
         )
     except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if condition_failed(error):
             return False
         raise
     return True
@@ -39,7 +39,7 @@ def release_address(email: str, org_id: str) -> None:
     try:
         AddressClaim(*subscription_address_key(email)).delete(condition=AddressClaim.org_id == org_id)
     except DeleteError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(error):
             raise
 
 
@@ -72,12 +72,17 @@ def _stored(record: SubscriptionRecord) -> StoredSubscription:
 
 
 def subscribe(
-    org_id: str, subscription_id: str, email: str, kinds: tuple[str, ...], policy: str, at: datetime
+    org_id: str,
+    subscription_id: str,
+    email: str,
+    kinds: tuple[str, ...],
+    policy: str,
+    at: datetime,
+    existing: StoredSubscription | None,
 ) -> StoredSubscription:
-    """Subscribe the address with ``policy`` (SNS answers with the same subscription for the same
-    address, whose policy is then replaced) and list it."""
+    """Subscribe the address with ``policy`` and list it; ``existing`` (the caller read it): its SNS
+    subscription, whose policy is replaced instead."""
     client = sns_client()
-    existing = get_subscription(org_id, subscription_id)
     try:
         if existing is not None:
             client.set_subscription_attributes(

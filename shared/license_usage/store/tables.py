@@ -19,6 +19,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
 )
 from pynamodb.connection import Connection
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -86,3 +87,14 @@ class LicensingItem(Model):
 def transaction_connection() -> Connection:
     """The connection pynamodb's TransactWrite needs (changes and their audit entries commit together)."""
     return Connection(region=_REGION, max_pool_connections=_MAX_POOL_CONNECTIONS)
+
+
+def condition_failed(error: PynamoDBException) -> bool:
+    """A conditional write that was refused by its condition (not a failure of the call)."""
+    return error.cause_response_code == "ConditionalCheckFailedException"
+
+
+def cancelled_by_condition(error: TransactWriteError) -> bool:
+    """A transaction cancelled because one of its conditions failed (pynamodb sends its puts before
+    its updates, so which item's condition it was is not the item's place in the code)."""
+    return any(reason is not None and reason.code == "ConditionalCheckFailed" for reason in error.cancellation_reasons)

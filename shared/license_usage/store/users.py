@@ -19,7 +19,7 @@ from pynamodb.exceptions import UpdateError
 
 from license_usage.domain.directory import DirectoryChange, LatestGroup, UserState, state_before
 from license_usage.store.keys import USER_PREFIX, directory_user_key, org_partition
-from license_usage.store.tables import LicensingItem, transaction_connection
+from license_usage.store.tables import LicensingItem, condition_failed, transaction_connection
 
 ATTEMPTS = 3
 
@@ -51,7 +51,7 @@ def apply_directory_change(org_id: str, change: DirectoryChange) -> None:
             )
             return
         except UpdateError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
+            if not condition_failed(error):
                 raise
         try:
             record.update(
@@ -60,7 +60,7 @@ def apply_directory_change(org_id: str, change: DirectoryChange) -> None:
             )
             return
         except UpdateError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
+            if not condition_failed(error):
                 raise
             # Another event created the map meanwhile: add to it.
 

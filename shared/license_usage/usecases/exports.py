@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -55,19 +54,26 @@ def _download_name(org_id: str, request: ExportRequest, now: datetime) -> str:
     return file_name(org_id, request.report, period, request.format)
 
 
+def _checked(org_id: str, request: ExportRequest, now: datetime) -> tuple[ExportRequest, str]:
+    """The request as it will run (the default timeframe filled in) and its file's name, once what
+    it names is checked (the plan exists, the window resolves)."""
+    checked = check_request(request)
+    return checked, _download_name(org_id, checked, now)
+
+
 def _new_export(
     org_id: str, request: ExportRequest, now: datetime, schedule_id: str | None = None, period: str | None = None
 ) -> Export:
-    request = check_request(request)
+    checked, name = _checked(org_id, request, now)
     export_id = new_export_id(now)
     return Export(
         export_id=export_id,
         org_id=org_id,
-        request=request,
+        request=checked,
         status=ExportStatus.PENDING,
         created_at=now,
-        object_key=export_object_key(org_id, export_id, request.format.value),
-        file_name=_download_name(org_id, request, now),
+        object_key=export_object_key(org_id, export_id, checked.format.value),
+        file_name=name,
         schedule_id=schedule_id,
         period=period,
     )
@@ -102,16 +108,11 @@ def link_seconds() -> int:
     return int(os.environ.get("EXPORT_LINK_SECONDS") or 900)
 
 
-def export_of(
-    org_id: str, export_id: str, now: datetime, check_reader: Callable[[str], None] | None = None
-) -> ExportView:
-    """SPEC §5: the status, and for a ready export a freshly signed link. ``check_reader``
-    refuses a caller who may not read this export's report."""
+def export_of(org_id: str, export_id: str, now: datetime) -> ExportView:
+    """SPEC §5: the status, and for a ready export a freshly signed link."""
     export = stored.get_export(org_id, export_id)
     if export is None:
         raise NotFound(f"No export {export_id} in organization {org_id}.")
-    if check_reader is not None:
-        check_reader(export.request.report.value)
     if export.status is not ExportStatus.READY:
         return ExportView(export)
     seconds = link_seconds()
@@ -127,7 +128,7 @@ def exports_list(org_id: str, limit: int, cursor: str | None) -> Page[Export]:
 
 
 def create_schedule(org_id: str, request: ExportRequest, cadence: Cadence, actor: Principal, now: datetime) -> Schedule:
-    _new_export(org_id, request, now)  # the same checks as an export
+    _checked(org_id, request, now)  # the same checks as an export
     schedule = Schedule(
         schedule_id=new_export_id(now).replace("exp_", "sch_"),
         org_id=org_id,

@@ -201,7 +201,7 @@ def subscribe(org_id: str, email: str, kinds: Sequence[NoticeKind], actor: Princ
             "per address): subscribe another address."
         )
     try:
-        found = subscriptions.subscribe(org_id, sub_id, email, chosen, filter_policy(org_id, kinds), now)
+        found = subscriptions.subscribe(org_id, sub_id, email, chosen, filter_policy(org_id, kinds), now, before)
     except subscriptions.SnsRefused as refusal:
         if before is None:
             subscriptions.release_address(email, org_id)

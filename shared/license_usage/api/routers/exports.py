@@ -22,7 +22,7 @@ from license_usage.api.models.exports import (
     ScheduleOut,
 )
 from license_usage.domain import access
-from license_usage.domain.exports import EXPORT_ID_PATTERN, Export, Schedule
+from license_usage.domain.exports import EXPORT_ID_PATTERN, Export, ExportRequest, Schedule
 from license_usage.domain.timestamps import format_utc_seconds, utc_now
 from license_usage.usecases.exports import (
     ExportView,
@@ -44,18 +44,24 @@ def _when(instant: datetime | None) -> str | None:
     return format_utc_seconds(instant) if instant else None
 
 
+def _request_fields(request: ExportRequest) -> dict[str, object]:
+    """What an export and a schedule answer of their request (``from`` is a keyword in Python)."""
+    return {
+        "report": request.report,
+        "format": request.format,
+        "plan_id": request.plan_id,
+        "timeframe": request.timeframe,
+        "from": request.first,
+        "to": request.last,
+    }
+
+
 def _out(export: Export, view: ExportView | None = None) -> ExportOut:
-    request = export.request
     return ExportOut.model_validate(
         {
             "export_id": export.export_id,
-            "report": request.report,
-            "format": request.format,
+            **_request_fields(export.request),
             "status": export.status,
-            "plan_id": request.plan_id,
-            "timeframe": request.timeframe,
-            "from": request.first,
-            "to": request.last,
             "created_at": format_utc_seconds(export.created_at),
             "finished_at": _when(export.finished_at),
             "row_count": export.row_count,
@@ -91,24 +97,17 @@ def get_exports(org_id: OrgId, limit: PageSize = DEFAULT_PAGE_SIZE, cursor: Curs
 def get_export(org_id: OrgId, export_id: ExportId) -> ExportOut:
     principal = current_principal(router)
     access.require(principal, access.READERS, org_id)
-    view = export_of(
-        org_id, export_id, utc_now(), lambda report: access.require(principal, access.readers_of_report(report))
-    )
+    view = export_of(org_id, export_id, utc_now())
+    access.require(principal, access.readers_of_report(view.export.request.report.value))
     return _out(view.export, view)
 
 
 def _schedule_out(schedule: Schedule) -> ScheduleOut:
-    request = schedule.request
     return ScheduleOut.model_validate(
         {
             "schedule_id": schedule.schedule_id,
             "cadence": schedule.cadence,
-            "report": request.report,
-            "format": request.format,
-            "plan_id": request.plan_id,
-            "timeframe": request.timeframe,
-            "from": request.first,
-            "to": request.last,
+            **_request_fields(schedule.request),
             "created_at": format_utc_seconds(schedule.created_at),
             "last_run_at": _when(schedule.last_run_at),
             "last_export_id": schedule.last_export_id,

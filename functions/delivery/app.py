@@ -1,0 +1,25 @@
+"""Lambda entry point for what the service delivers: exports, report schedules, notifications and
+email subscriptions (their own function, so the admin API's cold start imports none of them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# botocore and urllib3 first, at a shallow import depth (BENCHMARKS.md, 1c).
+from license_usage.store import tables as _tables  # noqa: F401
+
+# isort: split
+from license_usage.api.resolver import build_resolver
+from license_usage.api.routers import exports, notifications
+
+logger = Logger()
+app = build_resolver(notifications.router, exports.router)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
