@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 
 from license_usage.domain import errors
+from license_usage.store.tables import transient_failure
 
 logger = Logger(child=True)
 
@@ -28,14 +29,20 @@ STATUS_OF_ERROR: dict[type[errors.DomainError], HTTPStatus] = {
     errors.PayloadTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     errors.InvalidRequest: HTTPStatus.UNPROCESSABLE_ENTITY,
     errors.TryAgain: HTTPStatus.SERVICE_UNAVAILABLE,
+    errors.TooManyRequests: HTTPStatus.TOO_MANY_REQUESTS,
 }
+RETRYABLE = (HTTPStatus.SERVICE_UNAVAILABLE, HTTPStatus.TOO_MANY_REQUESTS)
 RETRY_AFTER_SECONDS = 1
 
 
 def error_response(
-    status: HTTPStatus, code: str, message: str, details: Sequence[dict[str, str]] = ()
+    status: HTTPStatus,
+    code: str,
+    message: str,
+    details: Sequence[dict[str, str]] = (),
+    retry_after_seconds: int = RETRY_AFTER_SECONDS,
 ) -> Response[dict[str, Any]]:
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status is HTTPStatus.SERVICE_UNAVAILABLE else None
+    headers = {"Retry-After": str(retry_after_seconds)} if status in RETRYABLE else None
     return Response(
         status_code=status.value,
         content_type=content_types.APPLICATION_JSON,
@@ -64,7 +71,8 @@ def _status_of(error: errors.DomainError) -> HTTPStatus:
 def register_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(errors.DomainError)
     def _domain_error(error: errors.DomainError) -> Response[dict[str, Any]]:
-        return error_response(_status_of(error), error.code, error.message, error.details)
+        retry_after = error.retry_after_seconds if isinstance(error, errors.TooManyRequests) else RETRY_AFTER_SECONDS
+        return error_response(_status_of(error), error.code, error.message, error.details, retry_after)
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
@@ -92,6 +100,16 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[dict[str, Any]]:
+        if transient_failure(error):
+            # DynamoDB, S3, SNS or EventBridge throttled, failed or timed out past botocore's
+            # retries: what was stored stays stored, and every write is idempotent, so a resend
+            # completes the request.
+            logger.warning("a call to AWS failed for now", exc_info=error)
+            return error_response(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                errors.TryAgain.code,
+                "The service is busy or a dependency failed for now; send the same request again.",
+            )
         logger.exception("unhandled error")
         return error_response(
             HTTPStatus.INTERNAL_SERVER_ERROR,

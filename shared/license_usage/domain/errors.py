@@ -61,3 +61,13 @@ class TryAgain(DomainError):
     Retry-After): what it stored stays stored, and a resend completes it."""
 
     code = "try_again"
+
+
+class TooManyRequests(DomainError):
+    """The caller sent more than its organization's rate allows (429 with Retry-After)."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

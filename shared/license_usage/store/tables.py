@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from functools import cache
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.attributes import (
     JSONAttribute,
     ListAttribute,
@@ -98,3 +99,42 @@ def cancelled_by_condition(error: TransactWriteError) -> bool:
     """A transaction cancelled because one of its conditions failed (pynamodb sends its puts before
     its updates, so which item's condition it was is not the item's place in the code)."""
     return any(reason is not None and reason.code == "ConditionalCheckFailed" for reason in error.cancellation_reasons)
+
+
+# What AWS answers when a call may succeed if made again later: throttling, 5xx, timeouts.
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "InternalServerError",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "TransactionInProgressException",
+    }
+)
+
+
+def transient_failure(error: BaseException) -> bool:
+    """A call to AWS that failed for now (throttled, 5xx, timed out, no connection) after
+    botocore's own retries: the request is worth sending again."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, BotoCoreError):  # timeouts, connection errors
+            return True
+        if isinstance(current, ClientError):
+            details = current.response.get("Error", {})
+            status = int(current.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            return details.get("Code") in _TRANSIENT_CODES or status >= 500
+        current = current.__cause__ or current.__context__
+    return False
