@@ -616,10 +616,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(response.body)))
         if self.close_connection:
             self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
-        log("gateway", f"{self.command} {self.path} {response.status} {(time.monotonic() - started) * 1000:.0f} ms")
+        elapsed = f"{(time.monotonic() - started) * 1000:.0f} ms"
+        try:
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up first (its own timeout, under load): one line, not a traceback
+            # per connection from the server's error handler.
+            self.close_connection = True
+            log("gateway", f"{self.command} {self.path} {response.status} {elapsed}: the client closed the connection")
+            return
+        log("gateway", f"{self.command} {self.path} {response.status} {elapsed}")
 
     def _route_or_none(self) -> ApiRoute | None:
         matched = self.gateway.match(self.command, urlsplit(self.path).path)
