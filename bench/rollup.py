@@ -466,7 +466,7 @@ def write_mau_tallies(plan_id: str, loaded: Loaded) -> None:
 
     with PlanTallyRecord.batch_write() as batch:
         for month, users in loaded.logins_by_month.items():
-            batch.save(PlanTallyRecord(*month_key(plan_id, month), active_users=len(users)))
+            batch.save(PlanTallyRecord(*month_key(plan_id, month, 0), active_users=len(users)))  # shard 0: the sum
 
 
 # ---------------------------------------------------------------------------- measuring
