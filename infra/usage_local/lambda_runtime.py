@@ -35,7 +35,11 @@ PASSED_THROUGH = (
     "SYSTEMROOT",
     "LICENSE_USAGE_FAULTS",
     "NOTICE_LEASE_SECONDS",
+    "USAGE_LOCAL_FAULTS_FILE",
 )
+# Passed through over the template's value when the stack's environment sets one (a test runs a
+# stack with a low limit); unset, the template's value applies, as on AWS.
+OVERRIDE_THE_TEMPLATE = ("ORG_REQUESTS_PER_SECOND",)
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class FunctionSpec:
             }
         )
         env.update(self.environment)
+        env.update({k: os.environ[k] for k in OVERRIDE_THE_TEMPLATE if k in os.environ})
         return env
 
 

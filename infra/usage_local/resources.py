@@ -23,6 +23,16 @@ HANDLED_ELSEWHERE = {
     "AWS::Serverless::Api",
     "AWS::Serverless::LayerVersion",
     "AWS::S3::BucketPolicy",  # see create_bucket: the local endpoints are plain HTTP
+    # Operations only (docs/operations.md): locally the functions log to the stack's own log, and
+    # nothing watches metrics, encrypts the alarm topic, or asks the alarm address to confirm.
+    "AWS::Logs::LogGroup",
+    "AWS::CloudWatch::Alarm",
+    "AWS::KMS::Key",
+    "AWS::SNS::Subscription",
+    "AWS::SQS::QueuePolicy",
+    "AWS::IAM::Role",
+    "AWS::ApiGateway::Account",
+    "AWS::CloudFormation::WaitConditionHandle",
 }
 
 

@@ -7,6 +7,7 @@ Local naming rules (the only names this package invents):
 - SNS topic: moto's ARN for its ``TopicName``, else for ``license-usage-local-<logical id>``;
 - EventBridge bus: its ``Name``;
 - Lambda function: its ``FunctionName``, else ``license-usage-local-<logical id>``;
+- CloudWatch log group (named, never created locally): its ``LogGroupName``;
 - API: a stable 10-character id derived from the logical id.
 Everything else comes from the template, so resources added to it later need no change here.
 """
@@ -204,6 +205,8 @@ class Template:
             return self.api_id(logical_id)
         if type_ in ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion"):
             return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:layer:{logical_id}:1"
+        if type_ == "AWS::Logs::LogGroup":  # no stand-in: the local functions log to the stack's log
+            return self.resolve(props.get("LogGroupName", f"{STACK_NAME}-{logical_id}"))
         return logical_id
 
     def topic_name(self, logical_id: str) -> str:
@@ -250,6 +253,7 @@ class Template:
             "AWS::Serverless::Function": {"Arn": arn_prefix.format("lambda") + f"function:{name}"},
             "AWS::Lambda::Function": {"Arn": arn_prefix.format("lambda") + f"function:{name}"},
             "AWS::Serverless::Api": {"RootResourceId": "root"},
+            "AWS::Logs::LogGroup": {"Arn": arn_prefix.format("logs") + f"log-group:{name}:*"},
         }
         try:
             return values[type_][attribute]

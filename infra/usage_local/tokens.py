@@ -113,9 +113,6 @@ def issue_token(
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if role != "vendor_admin" and not org_id:
         raise ValueError(f"a {role} token needs an organization (--org)")
-    ensure_keys(state_dir)
-    folder = auth_dir(state_dir)
-    kid = json.loads((folder / JWKS_FILE).read_text())["keys"][0]["kid"]
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": subject or f"local-{role}-{uuid.uuid4().hex[:8]}",
@@ -127,5 +124,19 @@ def issue_token(
     }
     if org_id:
         claims["org_id"] = org_id
-    private_key = (folder / PRIVATE_KEY_FILE).read_bytes()
-    return jwt.encode(claims, private_key, algorithm="RS256", headers={"kid": kid})
+    return sign_token(state_dir, claims)
+
+
+def local_kid(state_dir: Path) -> str:
+    """The kid of the stack's signing key, as its JWKS publishes it."""
+    ensure_keys(state_dir)
+    kid: str = json.loads((auth_dir(state_dir) / JWKS_FILE).read_text())["keys"][0]["kid"]
+    return kid
+
+
+def sign_token(state_dir: Path, claims: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
+    """``claims`` as given, RS256-signed with the stack's key under its kid (``headers`` add to or
+    replace the JWT header's fields): the tests' way to make tokens that differ in one claim."""
+    kid = local_kid(state_dir)  # makes the key pair if there is none yet
+    private_key = (auth_dir(state_dir) / PRIVATE_KEY_FILE).read_bytes()
+    return jwt.encode(claims, private_key, algorithm="RS256", headers={"kid": kid, **(headers or {})})

@@ -72,6 +72,11 @@ def main() -> None:
     handler: Any = None
     init_error: dict[str, Any] | None = None
     try:
+        if os.environ.get("USAGE_LOCAL_FAULTS_FILE"):
+            # Tests' fault injection (usage_local/faults.py), before the handler makes its clients.
+            from usage_local.faults import install
+
+            install()
         handler = getattr(importlib.import_module(module_name), attribute)
     except Exception as exc:  # the error every invocation gets, as Lambda reports an init failure
         _log_error(exc)

@@ -17,6 +17,11 @@ from license_usage.store.api_keys import authenticate_api_key
 from license_usage.store.settings import jwt_audience
 
 TOKEN_ROLES = frozenset({Role.VENDOR_ADMIN, Role.ORG_ADMIN, Role.REPORTER})
+# Longer credentials are refused before any parsing, hashing or read. API Gateway (REST) caps the
+# request line and headers at 10,240 bytes together; a Cognito ID token is 1-4 KB, an API key 46
+# characters. The service holds to these bounds itself, whatever stands in front of it.
+MAX_TOKEN_CHARS = 8192
+MAX_API_KEY_CHARS = 256
 
 
 @cache
@@ -32,6 +37,8 @@ def _claim(claims: Mapping[str, object], name: str) -> str | None:
 
 
 def principal_from_token(token: str) -> Principal:
+    if len(token) > MAX_TOKEN_CHARS:
+        raise Unauthenticated(f"The bearer token is longer than {MAX_TOKEN_CHARS} characters.")
     try:
         signing_key = _jwks_client().get_signing_key_from_jwt(token)
         audience = jwt_audience()
@@ -49,18 +56,28 @@ def principal_from_token(token: str) -> Principal:
         # RFC 7519: NumericDate is a JSON number (PyJWT also takes a numeric string).
         if name in claims and (isinstance(claims[name], bool) or not isinstance(claims[name], int | float)):
             raise Unauthenticated(f"The bearer token is not valid: {name} must be a number.")
+    # A token that names no role, or an organization's role without the organization, does not
+    # say who the caller is: 401. A role it names that this API does not grant is a valid caller
+    # refused: 403 (SPEC §1).
+    named_role = _claim(claims, "role")
+    if named_role is None:
+        raise Unauthenticated("The bearer token names no role.")
     try:
-        role = Role(_claim(claims, "role") or "")
+        role = Role(named_role)
     except ValueError:
         raise Forbidden("The token carries no role this API knows.") from None
+    if role not in TOKEN_ROLES:
+        raise Forbidden("The token's role is not allowed here.")
     org_id = _claim(claims, "org_id")
-    if role not in TOKEN_ROLES or (role is not Role.VENDOR_ADMIN and org_id is None):
-        raise Forbidden("The token's role is not allowed here, or it names no organization.")
+    if role is not Role.VENDOR_ADMIN and org_id is None:
+        raise Unauthenticated(f"The bearer token's role {role.value} needs an organization (org_id) and names none.")
     vendor_wide = role is Role.VENDOR_ADMIN
     return Principal(role=role, org_id=None if vendor_wide else org_id, subject=str(claims["sub"]))
 
 
 def principal_from_api_key(secret: str, now: datetime) -> Principal:
+    if len(secret) > MAX_API_KEY_CHARS:
+        raise Unauthenticated("The API key is unknown or revoked.")
     owner = authenticate_api_key(hash_api_key(secret), now)
     if owner is None:
         raise Unauthenticated("The API key is unknown or revoked.")

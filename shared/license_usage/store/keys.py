@@ -233,3 +233,9 @@ def subscription_address_key(email: str) -> tuple[str, str]:
     """``SUBSCRIPTIONS`` / ``EMAIL#<address>``: which organization an address's one SNS
     subscription belongs to (SNS keeps one subscription per topic and address)."""
     return "SUBSCRIPTIONS", f"EMAIL#{email.lower()}"
+
+
+def rate_window_key(org_id: str, epoch_second: int) -> tuple[str, str]:
+    """``RATE#<org_id>#<epoch second>`` / ``RATE``: one organization's requests in one second. A key
+    per second: each is written only within its second, then left to expire (``expires_at``)."""
+    return f"RATE#{org_id}#{epoch_second}", "RATE"
