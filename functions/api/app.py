@@ -29,6 +29,7 @@ from license_usage.api.routers import (
     seats,
     usage,
 )
+from license_usage.observability import metrics
 
 logger = Logger()
 app = build_resolver(
@@ -44,6 +45,7 @@ app = build_resolver(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
 

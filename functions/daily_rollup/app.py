@@ -7,18 +7,21 @@ from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from license_usage.domain.timestamps import parse_rfc3339
+from license_usage.observability import metrics
 from license_usage.usecases.rollups import run_daily_rollup
 
 logger = Logger()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@metrics.log_metrics(raise_on_empty_metrics=False)
 @event_source(data_class=EventBridgeEvent)
 def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     report = run_daily_rollup(parse_rfc3339(event.time))
-    logger.info("daily rollup", extra={"days": len(report.days_rolled_up), "left_dirty": len(report.days_left_dirty)})
+    logger.info("daily rollup", extra=report.counts())
     return asdict(report)

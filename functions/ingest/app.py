@@ -19,6 +19,7 @@ from license_usage.store import tables as _tables  # noqa: F401
 # isort: split
 from license_usage.api.resolver import build_resolver
 from license_usage.api.routers import events
+from license_usage.observability import metrics
 
 logger = Logger()
 # Its only route validates the batch itself (SPEC §4's 413/400/422 order), see api/routers/events.py.
@@ -26,6 +27,7 @@ app = build_resolver(events.router, validation=False)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
 

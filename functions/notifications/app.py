@@ -7,16 +7,19 @@ from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from license_usage.domain.timestamps import parse_rfc3339
+from license_usage.observability import metrics
 from license_usage.usecases.notifications import run_notifications
 
 logger = Logger()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@metrics.log_metrics(raise_on_empty_metrics=False)
 @event_source(data_class=EventBridgeEvent)
 def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     run = run_notifications(parse_rfc3339(event.time))

@@ -19,12 +19,14 @@ from license_usage.store import tables as _tables  # noqa: F401
 # isort: split
 from license_usage.api.resolver import build_resolver
 from license_usage.api.routers import reports
+from license_usage.observability import metrics
 
 logger = Logger()
 app = build_resolver(reports.router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
 

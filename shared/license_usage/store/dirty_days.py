@@ -11,7 +11,7 @@ from datetime import datetime
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, UpdateError
 
-from license_usage.domain.timestamps import format_utc
+from license_usage.domain.timestamps import format_utc, order_key_instant
 from license_usage.store.keys import dirty_day_key, dirty_partition, dirty_partitions
 from license_usage.store.tables import LicensingItem, condition_failed
 
@@ -29,6 +29,7 @@ class DirtyDay:
     org_id: str
     day: str
     marks: int
+    marked_at: datetime | None = None  # last written (an unclaimed mark is not rewritten)
 
 
 def _needs_mark(key: tuple[str, str]) -> bool:
@@ -61,7 +62,7 @@ def mark_days_dirty(org_id: str, days: Iterable[str], now: datetime) -> None:
 def dirty_days() -> list[DirtyDay]:
     """Every organization's marks, shard by shard."""
     return [
-        DirtyDay(record.org_id, record.day, int(record.marks))
+        DirtyDay(record.org_id, record.day, int(record.marks), order_key_instant(record.marked_at))
         for partition in dirty_partitions()
         for record in DirtyDayRecord.query(partition, consistent_read=True)
     ]

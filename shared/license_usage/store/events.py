@@ -76,11 +76,12 @@ def _put_if_absent(item: dict[str, Any]) -> bool:
 _COUNTED_FIELDS = ["pk", "type", "timestamp", "user_id", "product"]
 
 
-def _already_stored(keys: Iterable[str]) -> dict[str, EventRecord]:
+def _already_stored(keys: Iterable[str], consistent: bool = False) -> dict[str, EventRecord]:
     # An eventually consistent read costs no write capacity and spots most resends; the
     # conditional put below stays the arbiter for duplicates racing each other. It also reads
     # what consumption needs of the stored event, so a resend can complete an unfinished count.
-    return {record.pk: record for record in EventRecord.batch_get(list(keys), attributes_to_get=_COUNTED_FIELDS)}
+    records = EventRecord.batch_get(list(keys), consistent_read=consistent, attributes_to_get=_COUNTED_FIELDS)
+    return {record.pk: record for record in records}
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,12 @@ def store_events(events: Sequence[UsageEvent]) -> list[Stored]:
     to_write = [records[i] for key, i in first_index.items() if key not in stored_before]
     items = [record.serialize() for record in to_write]
     written = dict(zip((r.pk for r in to_write), writer_pool().map(_put_if_absent, items), strict=True))
+    # A put its condition refused: another request stored the id first, or this put's own write
+    # went through and only its answer was lost (botocore sent it again). Either way the stored
+    # version is what to count, so it is read back (counting is idempotent).
+    refused = [record.pk for record in to_write if not written[record.pk]]
+    if refused:
+        stored_before.update(_already_stored(refused, consistent=True))
     answers = []
     for index, (event, record) in enumerate(zip(events, records, strict=True)):
         if first_index[record.pk] == index and written.get(record.pk, False):

@@ -60,8 +60,10 @@ class _Upload:
         self.first: bytes | None = None  # held until a second part shows a multipart upload is needed
         self.upload_id: str | None = None
         self.parts: list[dict[str, Any]] = []
+        self.size = 0  # bytes sent
 
     def send(self, data: bytes) -> None:
+        self.size += len(data)
         if self.upload_id is None and self.first is None:
             self.first = data
             return
@@ -99,6 +101,11 @@ class _Upload:
 
 def write_export(key: str, export: ExportFile, fmt: ExportFormat) -> int:
     """Write the export to ``key``; returns the rows of its first sheet."""
+    return write_sized_export(key, export, fmt)[0]
+
+
+def write_sized_export(key: str, export: ExportFile, fmt: ExportFormat) -> tuple[int, int]:
+    """Write the export to ``key``; returns the rows of its first sheet and the object's bytes."""
     upload = _Upload(key, CONTENT_TYPES[fmt])
     try:
         rows = _write_csv(upload, export.sheets[0]) if fmt is ExportFormat.CSV else _write_xlsx(upload, export)
@@ -106,7 +113,7 @@ def write_export(key: str, export: ExportFile, fmt: ExportFormat) -> int:
     except BaseException:
         upload.abort()
         raise
-    return rows
+    return rows, upload.size
 
 
 def _write_csv(upload: _Upload, sheet: Sheet) -> int:

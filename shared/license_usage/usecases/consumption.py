@@ -27,6 +27,7 @@ from license_usage.domain.plan_user import (
     role_plan_actions,
 )
 from license_usage.domain.plans import Enforcement, Plan, PlanType
+from license_usage.observability import record_seat_denials
 from license_usage.store import plan_users
 from license_usage.store.dirty_days import dirty_days_of
 from license_usage.store.events import directory_changes, writer_pool
@@ -173,6 +174,7 @@ def after_counting(plan: Plan, now: datetime, refused: Sequence[str] = ()) -> Pl
     """After a plan's counts changed: keep the sparse overdrafts index in step with the counters
     (a write only when it flips) and raise the usage notices they cross (SPEC §7: at once, not
     only daily). Returns the counters it read."""
+    record_seat_denials(len(refused))
     totals = plan_totals(plan)
     over = is_over_amount(plan, totals, now)
     if over != totals.flagged_over_amount:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -38,8 +39,9 @@ from license_usage.domain.plans import plan_months
 from license_usage.domain.timeframes import Window
 from license_usage.domain.timestamps import parse_rfc3339, utc_now
 from license_usage.faults import fault_point
+from license_usage.observability import record_export, record_export_failed
 from license_usage.store import exports as stored
-from license_usage.store.export_files import write_export
+from license_usage.store.export_files import write_sized_export
 from license_usage.store.pages import Page
 from license_usage.store.plans import get_plan
 from license_usage.usecases.activity import activity_of
@@ -248,6 +250,9 @@ def export_file(export: Export, now: datetime) -> ExportFile:
 class JobOutcome:
     export_id: str
     status: str  # ready, failed, finished_before, missing
+    rows: int | None = None  # of a file written: its first sheet's rows, bytes, and writing time
+    size_bytes: int | None = None
+    duration_ms: float | None = None
 
 
 def run_export_job(org_id: str, export_id: str, attempt: int, now: datetime) -> JobOutcome:
@@ -261,11 +266,13 @@ def run_export_job(org_id: str, export_id: str, attempt: int, now: datetime) -> 
         if export.status is ExportStatus.READY:
             _report_ready(export, now)  # a job that died after finishing still sends it (once)
         return JobOutcome(export_id, "finished_before")
+    started = time.perf_counter()
     try:
         fault_point("export_write")
-        rows = write_export(export.object_key, export_file(export, now), export.request.format)
+        rows, size = write_sized_export(export.object_key, export_file(export, now), export.request.format)
     except DomainError as refusal:
-        stored.finish_export(org_id, export_id, ExportStatus.FAILED, utc_now(), None, refusal.message)
+        if stored.finish_export(org_id, export_id, ExportStatus.FAILED, utc_now(), None, refusal.message):
+            record_export_failed(export_id)
         return JobOutcome(export_id, "failed")
     except Exception as error:
         if attempt < MAX_ATTEMPTS:
@@ -275,11 +282,14 @@ def run_export_job(org_id: str, export_id: str, attempt: int, now: datetime) -> 
             f"The export could not be written after {attempt} attempts ({type(error).__name__}); "
             "start it again, and if it fails again tell your vendor, with its export id."
         )
-        stored.finish_export(org_id, export_id, ExportStatus.FAILED, utc_now(), None, reason)
+        if stored.finish_export(org_id, export_id, ExportStatus.FAILED, utc_now(), None, reason):
+            record_export_failed(export_id)
         return JobOutcome(export_id, "failed")
+    duration_ms = (time.perf_counter() - started) * 1000
     stored.finish_export(org_id, export_id, ExportStatus.READY, utc_now(), rows, None)
+    record_export(export_id, duration_ms, size)
     _report_ready(export, now)
-    return JobOutcome(export_id, "ready")
+    return JobOutcome(export_id, "ready", rows, size, round(duration_ms, 1))
 
 
 def _report_ready(export: Export, now: datetime) -> None:

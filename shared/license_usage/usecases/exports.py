@@ -27,6 +27,7 @@ from license_usage.domain.exports import (
 )
 from license_usage.domain.timeframes import Window, resolve_window
 from license_usage.domain.timestamps import utc_now
+from license_usage.observability import record_export_failed
 from license_usage.store import exports as stored
 from license_usage.store.audit import record_audit
 from license_usage.store.export_files import presigned_link
@@ -88,9 +89,12 @@ def start_export(org_id: str, request: ExportRequest, now: datetime) -> Export:
     except Exception:
         # Not left pending for ever: the export says it was not started, and the caller retries.
         reason = "The export could not be queued; start it again."
-        stored.finish_export(org_id, export.export_id, ExportStatus.FAILED, utc_now(), None, reason)
+        if stored.finish_export(org_id, export.export_id, ExportStatus.FAILED, utc_now(), None, reason):
+            record_export_failed(export.export_id)
         logger.exception("export not queued", extra={"export_id": export.export_id})
         raise TryAgain("The export could not be queued; start it again.") from None
+    # The job logs with the export id as its correlation id: this line joins it to this request.
+    logger.info("export started", extra={"export_id": export.export_id, "report": export.request.report.value})
     return export
 
 

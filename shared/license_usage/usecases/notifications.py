@@ -36,6 +36,7 @@ from license_usage.domain.notifications import (
 from license_usage.domain.plans import Plan, PlanStatus, PlanType
 from license_usage.domain.timestamps import display_utc, utc_now
 from license_usage.faults import fault_point
+from license_usage.observability import record_notification_sent
 from license_usage.store import notifications as stored
 from license_usage.store import subscriptions
 from license_usage.store.audit import record_audit
@@ -70,6 +71,7 @@ def _publish(pending: stored.Pending) -> bool:
             stored.mark_published(notice.notice_id, channel)
         return False
     stored.finish(notice.notice_id)
+    record_notification_sent()
     return True
 
 

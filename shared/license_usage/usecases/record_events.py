@@ -15,6 +15,7 @@ from license_usage.domain.events import UsageEvent
 from license_usage.domain.plan_user import RELEASING_EVENT_TYPES, ROLE_EVENT_TYPES
 from license_usage.domain.plans import implied_product
 from license_usage.faults import fault_point
+from license_usage.observability import record_ingest
 from license_usage.store.dirty_days import mark_days_dirty
 from license_usage.store.events import store_events
 from license_usage.store.plans import plans_of_org
@@ -38,11 +39,14 @@ class RecordedEvents:
     refused: list[RefusedEvent]
 
 
-def record_events(org_id: str, events: Sequence[tuple[int, UsageEvent]], now: datetime) -> RecordedEvents:
+def record_events(
+    org_id: str, events: Sequence[tuple[int, UsageEvent]], now: datetime, *, invalid: int = 0
+) -> RecordedEvents:
     """Store the events durably, then count them.
 
     ``events`` pairs each valid event with its index in the request, for the refusals a rule
-    that needs the organization's plans can still make (an omitted, ambiguous product)."""
+    that needs the organization's plans can still make (an omitted, ambiguous product);
+    ``invalid``: how many of the request's events the API refused before (for the metrics)."""
     needs_plans = any(event.type in TYPES_THAT_CONSUME for _, event in events)
     plans = plans_of_org(org_id) if needs_plans else []
     kept: list[UsageEvent] = []
@@ -64,4 +68,5 @@ def record_events(org_id: str, events: Sequence[tuple[int, UsageEvent]], now: da
     # After the writes, and for duplicates too: a resend after a failure in between marks the days.
     mark_days_dirty(org_id, touched, now)
     accepted = sum(1 for item in stored if item.new)
+    record_ingest(accepted, len(kept) - accepted, invalid + len(refused))
     return RecordedEvents(accepted=accepted, duplicates=len(kept) - accepted, refused=refused)

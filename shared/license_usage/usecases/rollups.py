@@ -17,6 +17,7 @@ from license_usage.domain.plans import Plan, PlanType
 from license_usage.domain.rollups import day_figures
 from license_usage.domain.timeframes import TIMEFRAMES, resolve_window
 from license_usage.domain.timestamps import format_utc
+from license_usage.observability import record_rollup_lag
 from license_usage.store.dirty_days import DirtyDay, claim_dirty_day, clear_dirty_day, dirty_days
 from license_usage.store.events import directory_changes, writer_pool
 from license_usage.store.orgs import all_org_ids
@@ -47,6 +48,18 @@ class RollupReport:
     directory_entries_written: int = 0
     last_logins_settled: int = 0
     failed_orgs: list[str] = field(default_factory=list)
+    lag_seconds: float | None = None  # age of the oldest dirty-day mark rolled up (None: none was)
+
+    def counts(self) -> dict[str, object]:
+        """The run's log line: counts, not the lists of days."""
+        return {
+            "days": len(self.days_rolled_up),
+            "left_dirty": len(self.days_left_dirty),
+            "lag_seconds": self.lag_seconds,
+            "roles_recomputed": len(self.roles_recomputed),
+            "directory_entries_written": self.directory_entries_written,
+            "last_logins_settled": self.last_logins_settled,
+        }
 
 
 @dataclass
@@ -156,6 +169,9 @@ def run_daily_rollup(now: datetime) -> RollupReport:
     for dirty in dirty_days():
         by_org[dirty.org_id].append(dirty)
     _each_org(by_org, report, lambda org_id: _roll_up_org(org_id, by_org[org_id], now, report))
+    rolled = {*report.days_rolled_up, *report.days_left_dirty}
+    marks = (d.marked_at for days in by_org.values() for d in days if f"{d.org_id}/{d.day}" in rolled)
+    report.lag_seconds = record_rollup_lag(now, marks)
     _each_org(all_org_ids(), report, lambda org_id: precompute_named_timeframes(org_id, now))
     _each_org(all_org_ids(), report, lambda org_id: refresh_inactive_assignments(org_id, now, report))
     if report.failed_orgs:

@@ -7,6 +7,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from aws_lambda_powertools import Logger
+
 from license_usage.domain.access import Principal
 from license_usage.domain.errors import InvalidRequest, NotFound
 from license_usage.domain.plan_user import Action, ActionKind, Change, SeatLimitReached
@@ -18,6 +20,8 @@ from license_usage.store.plan_users import load_plan_user
 from license_usage.store.plans import plans_of_org
 from license_usage.store.tables import LicensingItem
 from license_usage.usecases.consumption import Counted, after_counting, settle
+
+logger = Logger(child=True)
 
 
 def current_seats_plan(org_id: str, product: str | None, now: datetime) -> Plan:
@@ -72,6 +76,7 @@ def claim_seat_for(org_id: str, user_id: str, product: str | None, actor: Princi
     _, change = settle(plan, user, _action(ActionKind.CLAIM, actor, now), now, audit_for=audit_for)
     in_use = _after_change(plan, change, now)
     if change.denied is not None:
+        logger.info("seat claim refused", extra={"plan_id": plan.plan_id, "hard_limit": plan.hard_limit})
         raise SeatLimitReached(f"All {plan.hard_limit} seats of plan {plan.plan_id} are taken (hard limit).")
     return SeatGrant(granted=True, overdraft=in_use > plan.amount)
 
