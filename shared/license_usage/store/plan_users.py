@@ -41,7 +41,7 @@ from license_usage.store.keys import (
 )
 from license_usage.store.pages import Page, decode_state, encode_state
 from license_usage.store.plans import PlanCounterRecord
-from license_usage.store.tables import EventRecord, LicensingItem, transaction_connection
+from license_usage.store.tables import EventRecord, LicensingItem, request_token, transaction_connection
 
 
 class PlanUserRecord(LicensingItem):
@@ -227,7 +227,7 @@ def commit(plan: Plan, change: Change, now: datetime, audit: LicensingItem | Non
     if audit is not None:
         items.append({"Put": {"TableName": licensing, "Item": audit.serialize()}})
     try:
-        transaction_connection().client.transact_write_items(TransactItems=items)
+        transaction_connection().client.transact_write_items(TransactItems=items, ClientRequestToken=request_token())
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
             raise

@@ -18,7 +18,6 @@ from aws_lambda_powertools import Logger
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.transactions import TransactWrite
 
 from license_usage.domain.access import Principal
 from license_usage.domain.consumption import DayCounts, MonthCounts, PlanCounters
@@ -42,7 +41,7 @@ from license_usage.store.keys import (
 )
 from license_usage.store.orgs import org_registration
 from license_usage.store.pages import Page, decode_cursor, encode_cursor
-from license_usage.store.tables import LicensingItem, transaction_connection
+from license_usage.store.tables import LicensingItem, idempotent_transaction
 
 logger = Logger(child=True)
 
@@ -204,7 +203,7 @@ def save_new_plan(plan: Plan, guard_version: int, actor: Principal, at: datetime
     org, org_actions = org_registration(plan.org_id, at)
     action = "plan.renewed" if plan.renewed_from else "plan.created"
     try:
-        with TransactWrite(connection=transaction_connection()) as transaction:
+        with idempotent_transaction() as transaction:
             transaction.save(record, condition=PlanRecord.pk.does_not_exist())
             transaction.update(guard, actions=[PlanGuard.version.set(guard_version + 1)], condition=guard_unchanged)
             transaction.save(
