@@ -109,12 +109,13 @@ def test_an_ingest_request_emits_its_counts_and_seat_denials_and_logs_under_its_
     send(stack, key, [login("seen", "ann", stamp)])  # ann holds the one hard seat
     events = [login("seen", "ann", stamp), *(login(f"new{i}", f"user{i}", stamp) for i in range(3))]
     events.append(login("which", "bob", stamp, product=None))  # two products are current: refused
+    events.append({"id": "bad", "type": "user.login", "timestamp": "yesterday"})  # refused by its shape
 
     offset = len(stack.log())
     answer = send(stack, key, events)
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert (body["accepted"], body["duplicates"], len(body["rejected"])) == (3, 1, 1)
+    assert (body["accepted"], body["duplicates"], len(body["rejected"])) == (3, 1, 2)
     request_id = answer.headers["x-amzn-RequestId"]
     lines = stack_lines_after(stack, offset, "IngestFunction", "_aws")
 
@@ -123,7 +124,7 @@ def test_an_ingest_request_emits_its_counts_and_seat_denials_and_logs_under_its_
     assert document["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
     assert document["service"] == "license-usage"
     counts = [values(document, name) for name in ("EventsAccepted", "EventsDuplicate", "EventsRejected")]
-    assert counts == [[3], [1], [1]]
+    assert counts == [[3], [1], [2]]
     assert {unit_of(document, name) for name in ("EventsAccepted", "EventsDuplicate", "EventsRejected")} == {"Count"}
     assert values(document, "SeatDenials") == [3]  # the three new users found the hard seat taken
     assert unit_of(document, "SeatDenials") == "Count"
