@@ -81,6 +81,7 @@ bench: tools
 	$(BIN)/python -m bench.rollup
 	$(BIN)/python -m bench.activity
 	$(BIN)/python -m bench.export
+	$(BIN)/python -m bench.partitions
 
 clean:
 	rm -rf $(VENV) .local

@@ -51,11 +51,14 @@ def stamp(instant: datetime) -> str:
 def load_users(client: Any, table: str, plan_id: str, users: int, first_login: datetime) -> None:
     """``users`` seat holders of the plan, each with one login, as ingest's commit leaves them."""
 
+    from license_usage.store.keys import plan_user_key
+
     def item(n: int) -> dict[str, Any]:
         key = f"{stamp(first_login + timedelta(seconds=n))}#ev-{n:07d}"
+        pk, sk = plan_user_key(plan_id, f"user-{n:07d}@example.com")
         return {
-            "pk": {"S": f"PLAN#{plan_id}"},
-            "sk": {"S": f"USER#user-{n:07d}@example.com"},
+            "pk": {"S": pk},
+            "sk": {"S": sk},
             "user_id": {"S": f"user-{n:07d}@example.com"},
             "version": {"N": "1"},
             "marks": {"S": json.dumps([[key, "login", "event"]])},

@@ -208,10 +208,14 @@ def event_item(
     """The item ``store.events._record(event).serialize()`` gives (checked by ``check_item``),
     built directly: pynamodb's model serialization would cost more CPU than DynamoDB Local."""
     from license_usage.domain.events import DIRECTORY_EVENT_TYPES
+    from license_usage.store.keys import day_partition, directory_day_partition
 
     stamp = _utc_text(spec.at)
-    # Lifecycle events have a by_day partition of their own (store.events.day_partition).
-    partition = f"{org_id}#{stamp[:10]}#directory" if spec.type in DIRECTORY_EVENT_TYPES else f"{org_id}#{stamp[:10]}"
+    # Lifecycle events have a by_day partition of their own; the others go to their id's shard.
+    if spec.type in DIRECTORY_EVENT_TYPES:
+        partition = directory_day_partition(org_id, stamp[:10])
+    else:
+        partition = day_partition(org_id, stamp[:10], spec.event_id)
     item: dict[str, Any] = {
         "pk": {"S": f"{org_id}#{spec.event_id}"},
         "day": {"S": partition},
@@ -466,7 +470,7 @@ def write_mau_tallies(plan_id: str, loaded: Loaded) -> None:
 
     with PlanTallyRecord.batch_write() as batch:
         for month, users in loaded.logins_by_month.items():
-            batch.save(PlanTallyRecord(*month_key(plan_id, month), active_users=len(users)))
+            batch.save(PlanTallyRecord(*month_key(plan_id, month, 0), active_users=len(users)))  # shard 0: the sum
 
 
 # ---------------------------------------------------------------------------- measuring

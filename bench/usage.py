@@ -256,9 +256,9 @@ def plan_user_items(
             change = user.apply(plan, action, seat_free=False)  # the commit's SEAT_LIMIT outcome
         tallies.seats_in_use += change.seats_delta
         for day, tally in change.days.items():
-            tallies.add(day_key(plan.plan_id, day)[1], tally)
+            tallies.add(day_key(plan.plan_id, day, 0)[1], tally)
         for month, tally in change.months.items():
-            tallies.add(month_key(plan.plan_id, month)[1], tally)
+            tallies.add(month_key(plan.plan_id, month, 0)[1], tally)
         for step in change.steps_added:
             entry = seat_activity(plan, user_id, step.activity_type, step.mark, now)
             activity[(step.activity_type, step.mark.order_key)] = entry
@@ -302,7 +302,7 @@ def bulk_load(
     from license_usage.domain.timestamps import parse_rfc3339
     from license_usage.store.dirty_days import mark_days_dirty
     from license_usage.store.events import _record
-    from license_usage.store.keys import counter_key, plan_partition
+    from license_usage.store.keys import counter_key, plan_shard_partition
     from license_usage.store.plans import PlanCounterRecord, PlanTallyRecord
 
     events_table = local.names["EventsTable"]
@@ -351,7 +351,8 @@ def bulk_load(
         for plan in plans:
             tally = tallies[plan.plan_id]
             for sk, values in tally.items.items():
-                tally_record = PlanTallyRecord(plan_partition(plan.plan_id), sk)
+                # The loader's tallies all go to the plan's first shard: its counts are the sum.
+                tally_record = PlanTallyRecord(plan_shard_partition(plan.plan_id, 0), sk)
                 for attribute, value in values.items():
                     setattr(tally_record, attribute, value)
                 writer.put(licensing_table, tally_record.serialize())
@@ -393,9 +394,9 @@ def check_bulk_state(
     """Check the bulk loader against the product code as it is today: the loader's logic, applied
     to the sample users, must give exactly the items the real handler wrote for them, and the
     stored tallies must equal the loaded ones plus the sample's. Returns the differences."""
-    from license_usage.store.keys import counter_key, plan_partition
-    from license_usage.store.plan_users import PlanUserRecord
-    from license_usage.store.plans import PlanCounterRecord, PlanTallyRecord
+    from license_usage.store.keys import plan_shard_partitions
+    from license_usage.store.plan_users import PlanUserRecord, seats_in_use
+    from license_usage.store.plans import PlanTallyRecord
     from license_usage.store.tables import EventRecord
 
     problems: list[str] = []
@@ -434,17 +435,20 @@ def check_bulk_state(
             if mine_item != theirs_item:
                 problems.append(f"{plan.type.value} activity {pk}: loader {mine_item!r}, handler {theirs_item!r}")
         found: dict[str, dict[str, int]] = {}
-        for item in PlanTallyRecord.query(
-            plan_partition(plan.plan_id), PlanTallyRecord.sk.between("DAY#", "MONTH#~"), consistent_read=True
-        ):
-            values = {name: int(getattr(item, name)) for name in TALLY_FIELDS if getattr(item, name) is not None}
-            if values:
-                found[item.sk] = values
+        for partition in plan_shard_partitions(plan.plan_id):  # a plan's tallies: the sum of its shards'
+            for item in PlanTallyRecord.query(
+                partition, PlanTallyRecord.sk.between("DAY#", "MONTH#~"), consistent_read=True
+            ):
+                values = {name: int(getattr(item, name)) for name in TALLY_FIELDS if getattr(item, name) is not None}
+                summed = found.setdefault(item.sk, {})
+                for name, value in values.items():
+                    summed[name] = summed.get(name, 0) + value
+        found = {sk: values for sk, values in found.items() if values}
         wanted = {sk: dict(values) for sk, values in expected.items.items()}
         for sk in sorted(set(found) | set(wanted)):
             if found.get(sk) != wanted.get(sk):
                 problems.append(f"{plan.type.value} {sk}: expected {wanted.get(sk)}, stored {found.get(sk)}")
-        stored_seats = int(PlanCounterRecord.get(*counter_key(plan.plan_id), consistent_read=True).seats_in_use)
+        stored_seats = seats_in_use(plan.plan_id)
         if stored_seats != expected.seats_in_use:
             problems.append(f"{plan.type.value} seats_in_use: expected {expected.seats_in_use}, stored {stored_seats}")
     return problems

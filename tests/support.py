@@ -107,3 +107,20 @@ def invoke(
 
 def roll_up(stack: LocalStack) -> dict[str, Any]:
     return invoke(stack, "DailyRollupFunction", datetime.now(UTC))
+
+
+def day_items(stack: LocalStack, org_id: str, day: str) -> list[dict[str, Any]]:
+    """Every item of the organization's UTC day in the ``by_day`` index (its shards merged, the
+    lifecycle events' partition excluded), in time order."""
+    from license_usage.store.keys import day_partitions
+
+    items: list[dict[str, Any]] = []
+    for partition in day_partitions(org_id, day):
+        items += stack.client("dynamodb").query(
+            TableName=stack.env["EVENTS_TABLE"],
+            IndexName="by_day",
+            KeyConditionExpression="#d = :d",
+            ExpressionAttributeNames={"#d": "day"},
+            ExpressionAttributeValues={":d": {"S": partition}},
+        )["Items"]
+    return sorted(items, key=lambda item: str(item["at"]["S"]))

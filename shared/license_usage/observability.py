@@ -16,6 +16,8 @@ from datetime import datetime
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
+from license_usage.domain.rollups import rollup_lag_seconds
+
 logger = Logger(child=True)
 
 # The template sets it; the fallback keeps in-process callers (tests, benches) from failing when
@@ -49,13 +51,11 @@ def record_seat_denials(refused: int) -> None:
 
 
 def record_rollup_lag(now: datetime, marked_at: Iterable[datetime | None]) -> float | None:
-    """For one rollup run: the age at ``now`` of the oldest dirty-day mark it settled, in seconds
-    (None, and nothing recorded, when it settled none)."""
-    marks = [mark for mark in marked_at if mark is not None]
-    if not marks:
-        return None
-    lag = max(0.0, (now - min(marks)).total_seconds())  # a replay at an earlier instant is no lag
-    _add("RollupLagSeconds", MetricUnit.Seconds, lag)
+    """For one rollup run: how late it settled the oldest dirty-day mark it settled, in seconds
+    (``domain.rollups.rollup_lag_seconds``; None, and nothing recorded, when it settled none)."""
+    lag = rollup_lag_seconds(now, (mark for mark in marked_at if mark is not None))
+    if lag is not None:
+        _add("RollupLagSeconds", MetricUnit.Seconds, lag)
     return lag
 
 

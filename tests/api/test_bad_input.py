@@ -16,6 +16,7 @@ import jwt
 import pytest
 import requests
 
+from license_usage.store.keys import day_partition
 from tests.stack import LocalStack
 from tests.support import create_key, create_plan, invoke, iso, login, new_org, send, usage, vendor
 from usage_local.tokens import AUDIENCE, ISSUER, JWKS_FILE, PRIVATE_KEY_FILE, auth_dir
@@ -150,7 +151,7 @@ def test_an_activity_page_holding_deep_properties_stored_before_the_rule_is_stil
         TableName=table,
         Item={
             "pk": {"S": f"{org_id}#old-deep"},
-            "day": {"S": f"{org_id}#{stamp[:10]}"},
+            "day": {"S": day_partition(org_id, stamp[:10], "old-deep")},
             "at": {"S": f"{stamp}#old-deep"},
             "org_id": {"S": org_id},
             "event_id": {"S": "old-deep"},

@@ -9,7 +9,7 @@ from typing import Any
 import requests
 
 from tests.stack import LocalStack as Stack
-from tests.support import bearer, create_key, create_plan, login, new_org, send, usage, vendor
+from tests.support import bearer, create_key, create_plan, day_items, login, new_org, send, usage, vendor
 
 
 def months(answer: dict[str, Any], *fields: str) -> dict[str, tuple[Any, ...]]:
@@ -159,13 +159,7 @@ def test_a_hard_plan_refuses_logins_beyond_amount_plus_overdraft_and_logs_the_de
     assert body["accepted"] == 5  # a refused seat does not refuse the login
     answer = usage(stack, org_id, plan["plan_id"])
     assert (answer["consumed"], answer["overage"], answer["hard_limit"]) == (3, 1, 3)
-    denied = stack.client("dynamodb").query(
-        TableName=stack.env["EVENTS_TABLE"],
-        IndexName="by_day",
-        KeyConditionExpression="#d = :d",
-        ExpressionAttributeNames={"#d": "day"},
-        ExpressionAttributeValues={":d": {"S": f"{org_id}#2026-10-05"}},
-    )["Items"]
+    denied = day_items(stack, org_id, "2026-10-05")
     assert sorted(item["type"]["S"] for item in denied) == ["seat.denied", "user.login"]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import requests
 
+from license_usage.store.keys import dirty_day_key
 from tests.stack import LocalStack as Stack
 from tests.support import bearer, create_key, create_plan, invoke, iso, login, new_org, roll_up, send, vendor
 
@@ -221,7 +222,8 @@ def test_a_late_event_is_reflected_exactly_after_the_next_rollup_and_reruns_chan
 
 
 def _dirty_mark(stack: Stack, org_id: str, day: str) -> dict[str, Any] | None:
-    key = {"pk": {"S": "DIRTY"}, "sk": {"S": f"{org_id}#{day}"}}
+    pk, sk = dirty_day_key(org_id, day)
+    key = {"pk": {"S": pk}, "sk": {"S": sk}}
     found = stack.client("dynamodb").get_item(TableName=stack.env["LICENSING_TABLE"], Key=key, ConsistentRead=True)
     item: dict[str, Any] | None = found.get("Item")
     return item
@@ -241,7 +243,10 @@ def test_a_day_waiting_for_its_rollup_is_marked_once_and_again_once_a_rollup_cla
     # A rollup has claimed the day (and may have read it already): the next batch marks it again.
     stack.client("dynamodb").update_item(
         TableName=stack.env["LICENSING_TABLE"],
-        Key={"pk": {"S": "DIRTY"}, "sk": {"S": f"{org_id}#{day.date().isoformat()}"}},
+        Key={
+            "pk": {"S": dirty_day_key(org_id, day.date().isoformat())[0]},
+            "sk": {"S": f"{org_id}#{day.date().isoformat()}"},
+        },
         UpdateExpression="SET claimed = marks",
     )
     send(stack, key, [ev("m3", "ai.quality_check", iso(day + timedelta(hours=2)), goal_id="g3")])

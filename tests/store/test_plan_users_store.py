@@ -54,13 +54,19 @@ def test_a_commit_writes_the_user_the_counter_the_tally_and_the_activity_entry_t
     assert seats_in_use(plan.plan_id) == 1
     day = change.after.marks[0].order_key[:10]
     assert plan_counters(plan).days[day].seats_taken == 1
-    entries = dynamodb.client().query(
-        TableName=dynamodb.names["EventsTable"],
-        IndexName="by_day",
-        KeyConditionExpression="#d = :d",
-        ExpressionAttributeNames={"#d": "day"},
-        ExpressionAttributeValues={":d": {"S": f"{plan.org_id}#{day}"}},
-    )["Items"]
+    from license_usage.store.keys import day_partitions
+
+    entries = [
+        item
+        for partition in day_partitions(plan.org_id, day)  # the day's shards
+        for item in dynamodb.client().query(
+            TableName=dynamodb.names["EventsTable"],
+            IndexName="by_day",
+            KeyConditionExpression="#d = :d",
+            ExpressionAttributeNames={"#d": "day"},
+            ExpressionAttributeValues={":d": {"S": partition}},
+        )["Items"]
+    ]
     assert [item["type"]["S"] for item in entries] == ["seat.claimed"]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from license_usage.domain.consumption import SeatSwing
@@ -307,3 +307,17 @@ def window_weeks(window: Window) -> list[date]:
             break  # the last week of 9999
         week += timedelta(days=7)
     return weeks
+
+
+def rollup_lag_seconds(now: datetime, marked_at: Iterable[datetime]) -> float | None:
+    """How late a daily rollup settled the marks it settled: a day marked at some instant is due
+    at the first midnight UTC after it (the daily rollup runs just after midnight), so a run at
+    00:15 is 900 s late for every mark of the day before, and a mark older than a day is a day
+    late more. The oldest mark decides; None when there were none; a run replayed before its
+    marks were due is not late (0)."""
+    marks = list(marked_at)
+    if not marks:
+        return None
+    oldest = min(marks).astimezone(UTC)
+    due = datetime.combine(oldest.date() + timedelta(days=1), time(0), tzinfo=UTC)
+    return max(0.0, (now - due).total_seconds())

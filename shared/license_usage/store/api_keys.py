@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
 
 from license_usage.domain.access import Principal
 from license_usage.domain.api_keys import NewApiKey
@@ -17,7 +16,7 @@ from license_usage.domain.timestamps import format_utc_seconds
 from license_usage.store.audit import audit_record
 from license_usage.store.keys import APIKEY_PREFIX, api_key_listing_key, api_key_lookup_key, org_partition
 from license_usage.store.orgs import org_registration
-from license_usage.store.tables import LicensingItem, condition_failed, transaction_connection
+from license_usage.store.tables import LicensingItem, condition_failed, idempotent_transaction, transient_failure
 
 # last_used_at is refreshed at most this often, so authenticating rarely costs a write.
 LAST_USED_PRECISION = timedelta(minutes=5)
@@ -79,7 +78,7 @@ def create_api_key(org_id: str, key: NewApiKey, actor: Principal, at: datetime) 
     after = _public(listing, None)
     snapshot = asdict(after)
     org, org_actions = org_registration(org_id, at)
-    with TransactWrite(connection=transaction_connection()) as transaction:
+    with idempotent_transaction() as transaction:
         transaction.save(listing, condition=OrgApiKey.pk.does_not_exist())
         transaction.save(lookup, condition=ApiKeyLookup.pk.does_not_exist())
         transaction.update(org, actions=org_actions)  # type: ignore[arg-type]
@@ -112,7 +111,7 @@ def revoke_api_key(org_id: str, key_id: str, actor: Principal, at: datetime) -> 
     before = asdict(_public(listing, last_used_at))
     revoked_at = format_utc_seconds(at)
     try:
-        with TransactWrite(connection=transaction_connection()) as transaction:
+        with idempotent_transaction() as transaction:
             transaction.update(
                 listing,
                 actions=[OrgApiKey.revoked_at.set(revoked_at), OrgApiKey.last_used_at.set(last_used_at)],
@@ -144,5 +143,8 @@ def authenticate_api_key(key_hash: str, now: datetime) -> ApiKeyOwner | None:
         except UpdateError as error:
             if condition_failed(error):
                 return None  # revoked between the read and this write
-            raise
+            if not transient_failure(error):
+                raise
+            # last_used_at is best effort: a throttled or failed refresh does not refuse a valid
+            # key (the next request five minutes on tries again).
     return ApiKeyOwner(org_id=lookup.org_id, key_id=lookup.key_id)

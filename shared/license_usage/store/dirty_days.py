@@ -1,4 +1,4 @@
-"""Dirty-day marks in ``LicensingTable``: ``DIRTY`` / ``<org_id>#<day>``, a day that received
+"""Dirty-day marks in ``LicensingTable``: ``DIRTY#<shard>`` / ``<org_id>#<day>``, a day that received
 events since its last rollup. ``marks`` counts the writers that marked it; ``claimed`` is the
 count a running rollup started from. Apart from the rollups' figures: ingest needs only these."""
 
@@ -12,7 +12,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, UpdateError
 
 from license_usage.domain.timestamps import format_utc, order_key_instant
-from license_usage.store.keys import DIRTY_PARTITION, dirty_day_key
+from license_usage.store.keys import dirty_day_key, dirty_partition, dirty_partitions
 from license_usage.store.tables import LicensingItem, condition_failed
 
 
@@ -60,15 +60,17 @@ def mark_days_dirty(org_id: str, days: Iterable[str], now: datetime) -> None:
 
 
 def dirty_days() -> list[DirtyDay]:
+    """Every organization's marks, shard by shard."""
     return [
         DirtyDay(record.org_id, record.day, int(record.marks), order_key_instant(record.marked_at))
-        for record in DirtyDayRecord.query(DIRTY_PARTITION, consistent_read=True)
+        for partition in dirty_partitions()
+        for record in DirtyDayRecord.query(partition, consistent_read=True)
     ]
 
 
 def dirty_days_of(org_id: str) -> list[str]:
     records = DirtyDayRecord.query(
-        DIRTY_PARTITION, DirtyDayRecord.sk.startswith(dirty_day_key(org_id, "")[1]), consistent_read=True
+        dirty_partition(org_id), DirtyDayRecord.sk.startswith(dirty_day_key(org_id, "")[1]), consistent_read=True
     )
     return [record.day for record in records]
 

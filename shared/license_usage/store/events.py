@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from license_usage.domain.directory import DirectoryChange, lifecycle_change
 from license_usage.domain.events import DIRECTORY_EVENT_TYPES, UsageEvent
 from license_usage.domain.timestamps import format_utc, parse_rfc3339, utc_day
-from license_usage.store.keys import day_partition, day_partitions, event_key
+from license_usage.store.keys import DAY_SHARDS, day_partition, day_partitions, directory_day_partition, event_key
 from license_usage.store.pages import Page, decode_state, encode_state
 from license_usage.store.tables import EventRecord
 
@@ -31,7 +31,11 @@ def writer_pool() -> ThreadPoolExecutor:
 def _record(event: UsageEvent) -> EventRecord:
     return EventRecord(
         event_key(event.org_id, event.id),
-        day=day_partition(event.org_id, event.day, directory=event.type in DIRECTORY_EVENT_TYPES),
+        day=(
+            directory_day_partition(event.org_id, event.day)
+            if event.type in DIRECTORY_EVENT_TYPES
+            else day_partition(event.org_id, event.day, event.id)
+        ),
         at=event.order_key,
         org_id=event.org_id,
         event_id=event.id,
@@ -131,7 +135,7 @@ def directory_changes(org_id: str, days: Iterable[str]) -> list[DirectoryChange]
     """What the lifecycle events of these UTC days say about their users, oldest first."""
     changes = []
     for day in sorted(set(days)):
-        for record in EventRecord.by_day.query(day_partition(org_id, day, directory=True)):
+        for record in EventRecord.by_day.query(directory_day_partition(org_id, day)):
             roles = tuple(str(role) for role in record.roles) if record.roles is not None else None
             change = lifecycle_change(record.type, record.user_id, record.at, roles, record.group)
             if change is not None:
@@ -151,8 +155,8 @@ def activity_log(
     cursor: str | None,
 ) -> Page[EventRecord]:
     """The plan's entitlement activity between ``first`` and ``last`` (inclusive), newest first:
-    one organization-day at a time from the ``by_day`` index (its events' and its directory
-    events' partitions, merged), reading only ``days`` (the days that hold events), so a page
+    one organization-day at a time from the ``by_day`` index (its events' shards and its directory
+    events' partition, merged), reading only ``days`` (the days that hold events), so a page
     costs queries for days that exist, not for the calendar. The cursor is the day and the order
     key (``<timestamp>#<id>``, unique) of the page's last entry."""
     scope = f"activity/{org_id}/{plan_id}"
@@ -171,14 +175,18 @@ def activity_log(
     for day in candidates:
         if day != newest_day:
             before, high = None, f"{format_utc(last)}#~"
-        partitions = day_partitions(org_id, day)[: 2 if directory_too else 1]
+        partitions = day_partitions(org_id, day)
+        if directory_too:
+            partitions.append(directory_day_partition(org_id, day))
+        # Entries spread evenly over the shards: each gives about its share of a page per query.
+        page_size = max(limit // DAY_SHARDS + 8, 25)
         newest_first = [
             EventRecord.by_day.query(
                 partition,
                 EventRecord.at.between(low, high),
                 filter_condition=condition,
                 scan_index_forward=False,
-                page_size=max(limit, 25),
+                page_size=page_size,
             )
             for partition in partitions
         ]

@@ -19,7 +19,6 @@ from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
 
 from license_usage.domain.exports import (
     Cadence,
@@ -37,7 +36,7 @@ from license_usage.store.tables import (
     LicensingItem,
     cancelled_by_condition,
     condition_failed,
-    transaction_connection,
+    idempotent_transaction,
 )
 
 
@@ -257,7 +256,7 @@ def claim_period(schedule: Schedule, period: str, export: Export, at: datetime) 
     record = ScheduleRecord(SCHEDULES_PARTITION, schedule_sort_key(schedule.org_id, schedule.schedule_id))
     not_run = ScheduleRecord.last_period.does_not_exist() | (ScheduleRecord.last_period < period)
     try:
-        with TransactWrite(connection=transaction_connection()) as transaction:
+        with idempotent_transaction() as transaction:
             transaction.update(
                 record,
                 actions=[

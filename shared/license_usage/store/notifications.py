@@ -17,7 +17,6 @@ from datetime import date, datetime, timedelta
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
 
 from license_usage.domain.errors import TryAgain
 from license_usage.domain.notifications import Notice, NoticeFigures, NoticeKind
@@ -29,7 +28,7 @@ from license_usage.store.tables import (
     LicensingItem,
     cancelled_by_condition,
     condition_failed,
-    transaction_connection,
+    idempotent_transaction,
 )
 
 ATTEMPTS = 4
@@ -121,7 +120,7 @@ def record_once(notice: Notice, lease_until: datetime) -> bool:
     outbox.lease_until = format_utc(lease_until)
     for attempt in range(ATTEMPTS):
         try:
-            with TransactWrite(connection=transaction_connection()) as transaction:
+            with idempotent_transaction() as transaction:
                 if notice.plan_id is not None:
                     plan = PlanRecord(*plan_key(notice.org_id, notice.plan_id))
                     transaction.update(

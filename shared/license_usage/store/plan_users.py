@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from enum import StrEnum
+from heapq import merge
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -24,18 +25,23 @@ from license_usage.domain.plan_user import Change, Mark, MarkKind, PlanUser, Sea
 from license_usage.domain.plans import Enforcement, Plan
 from license_usage.domain.timestamps import format_utc, utc_day
 from license_usage.store.keys import (
+    PLAN_SHARDS,
     USER_PREFIX,
     counter_key,
     day_key,
     day_partition,
+    day_partitions,
     event_key,
     month_key,
-    plan_partition,
+    plan_of_shard_partition,
+    plan_shard_partitions,
     plan_user_key,
+    shard_counter_key,
+    user_shard,
 )
-from license_usage.store.pages import Page, decode_cursor, encode_cursor
+from license_usage.store.pages import Page, decode_state, encode_state
 from license_usage.store.plans import PlanCounterRecord
-from license_usage.store.tables import EventRecord, LicensingItem, transaction_connection
+from license_usage.store.tables import EventRecord, LicensingItem, request_token, transaction_connection
 
 
 class PlanUserRecord(LicensingItem):
@@ -67,7 +73,7 @@ def load_plan_users(keys: Iterable[tuple[str, str]], consistent: bool = False) -
     enough: the commit is conditioned on the version read, so a stale read costs a retry."""
     wanted = set(keys)
     found = {
-        (record.pk.removeprefix(plan_partition("")), record.user_id): record
+        (plan_of_shard_partition(record.pk), record.user_id): record
         for record in PlanUserRecord.batch_get([plan_user_key(p, u) for p, u in wanted], consistent_read=consistent)
     }
     return {key: _plan_user(key[0], key[1], found.get(key)) for key in wanted}
@@ -106,7 +112,7 @@ def seat_activity(
     at = mark.at
     return EventRecord(
         event_key(plan.org_id, activity_id),
-        day=day_partition(plan.org_id, utc_day(at).isoformat()),
+        day=day_partition(plan.org_id, utc_day(at).isoformat(), activity_id),
         # Sorted as the events that caused them (instant, then event id), unique by the entry's id.
         at=f"{format_utc(at)}#{mark.event_id}#{activity_id}",
         org_id=plan.org_id,
@@ -154,14 +160,25 @@ def _user_update(change: Change, table: str) -> dict[str, Any]:
     }
 
 
+def _hard_limited(plan: Plan) -> bool:
+    return plan.enforcement is Enforcement.HARD
+
+
 def _counter_update(plan: Plan, change: Change, table: str) -> dict[str, Any]:
+    # Under a hard limit one item counts every seat, so its condition holds under any concurrency;
+    # otherwise each shard counts its users' seats (no one item takes every seat change).
+    key = (
+        counter_key(plan.plan_id)
+        if _hard_limited(plan)
+        else shard_counter_key(plan.plan_id, user_shard(change.after.user_id))
+    )
     update: dict[str, Any] = {
         "TableName": table,
-        "Key": _key(*counter_key(plan.plan_id)),
+        "Key": _key(*key),
         "UpdateExpression": "ADD seats_in_use :delta",
         "ExpressionAttributeValues": {":delta": {"N": str(change.seats_delta)}},
     }
-    if change.takes_seat and plan.enforcement is Enforcement.HARD:
+    if change.takes_seat and _hard_limited(plan):
         update["ConditionExpression"] = "attribute_not_exists(seats_in_use) OR seats_in_use < :limit"
         update["ExpressionAttributeValues"][":limit"] = {"N": str(plan.hard_limit)}
     return {"Update": update}
@@ -194,10 +211,11 @@ def commit(plan: Plan, change: Change, now: datetime, audit: LicensingItem | Non
     items: list[dict[str, Any]] = [_user_update(change, licensing)]
     if change.seats_delta:
         items.append(_counter_update(plan, change, licensing))
+    shard = user_shard(user_id)
     for day, tally in sorted(change.days.items()):
-        items.append(_tally_update(day_key(plan.plan_id, day), tally, licensing))
+        items.append(_tally_update(day_key(plan.plan_id, day, shard), tally, licensing))
     for month, tally in sorted(change.months.items()):
-        items.append(_tally_update(month_key(plan.plan_id, month), tally, licensing))
+        items.append(_tally_update(month_key(plan.plan_id, month, shard), tally, licensing))
     for step in change.steps_added:
         items.append({"Put": {"TableName": events, "Item": _step_entry(plan, user_id, step, now).serialize()}})
     for step in change.steps_removed:
@@ -209,7 +227,7 @@ def commit(plan: Plan, change: Change, now: datetime, audit: LicensingItem | Non
     if audit is not None:
         items.append({"Put": {"TableName": licensing, "Item": audit.serialize()}})
     try:
-        transaction_connection().client.transact_write_items(TransactItems=items)
+        transaction_connection().client.transact_write_items(TransactItems=items, ClientRequestToken=request_token())
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
             raise
@@ -254,42 +272,60 @@ def earliest_login(
     org_id: str, user_id: str, product: str, after: str, before: str | None, days: Iterable[str]
 ) -> str | None:
     """The order key of the user's earliest login of ``product`` in (``after``, ``before``),
-    looked for in the raw events of ``days`` (in order; the first day with one ends the search)."""
+    looked for in the raw events of ``days`` (in order; the first day with one ends the search,
+    the earliest of its shards' first)."""
     for day in sorted(days):
         low = max(after, f"{day}T")
         high = min(before or "~", f"{day}T~")
         condition = (EventRecord.type == "user.login") & (EventRecord.user_id == user_id)
         condition &= EventRecord.product == product
-        for record in EventRecord.by_day.query(
-            day_partition(org_id, day),
-            EventRecord.at.between(low, high),
-            filter_condition=condition,
-            attributes_to_get=["at"],
-        ):
-            if after < record.at and (before is None or record.at < before):
-                return str(record.at)
+        found = []
+        for partition in day_partitions(org_id, day):
+            for record in EventRecord.by_day.query(
+                partition,
+                EventRecord.at.between(low, high),
+                filter_condition=condition,
+                attributes_to_get=["at"],
+            ):
+                if after < record.at and (before is None or record.at < before):
+                    found.append(str(record.at))
+                    break
+        if found:
+            return min(found)
     return None
 
 
 def seats_in_use(plan_id: str) -> int:
-    try:
-        return int(PlanCounterRecord.get(*counter_key(plan_id), consistent_read=True).seats_in_use)
-    except PlanCounterRecord.DoesNotExist:
-        return 0
+    """The plan's seats in use: its one counter plus its shards' (only one of them counts)."""
+    keys = [counter_key(plan_id), *(shard_counter_key(plan_id, shard) for shard in range(PLAN_SHARDS))]
+    return sum(int(record.seats_in_use or 0) for record in PlanCounterRecord.batch_get(keys, consistent_read=True))
+
+
+def _users_after(plan_id: str, after: str | None, page_size: int | None) -> Iterator[PlanUserRecord]:
+    """The plan's users in user id order, from its shards merged, after ``after`` (a sort key)."""
+    condition = PlanUserRecord.sk > after if after else PlanUserRecord.sk.startswith(USER_PREFIX)
+    shards = [
+        PlanUserRecord.query(partition, condition, page_size=page_size) for partition in plan_shard_partitions(plan_id)
+    ]
+    for record in merge(*shards, key=lambda r: r.sk):
+        if not record.sk.startswith(USER_PREFIX):
+            return  # past the users (sort keys after ``USER#…``)
+        yield record
 
 
 def list_plan_users(plan_id: str, limit: int, cursor: str | None) -> Page[PlanUser]:
-    partition = plan_partition(plan_id)
-    result = PlanUserRecord.query(
-        partition,
-        PlanUserRecord.sk.startswith(USER_PREFIX),
-        limit=limit,
-        last_evaluated_key=decode_cursor(cursor, f"users/{partition}"),
-    )
-    users = [_plan_user(plan_id, record.user_id, record) for record in result]
-    return Page(users, encode_cursor(result.last_evaluated_key, f"users/{partition}"))
+    """A page of the plan's users in user id order; the cursor is the page's last user."""
+    scope = f"users/PLAN#{plan_id}"
+    after = str(decode_state(cursor, scope)["after"]) if cursor else None
+    users: list[PlanUser] = []
+    # Users spread evenly over the shards: each gives about its share of a page per query.
+    for record in _users_after(plan_id, after, limit // PLAN_SHARDS + 8):
+        users.append(_plan_user(plan_id, record.user_id, record))
+        if len(users) == limit:
+            return Page(users, encode_state({"after": record.sk}, scope))
+    return Page(users, None)
 
 
 def all_plan_users(plan_id: str) -> Iterator[PlanUser]:
-    for record in PlanUserRecord.query(plan_partition(plan_id), PlanUserRecord.sk.startswith(USER_PREFIX)):
+    for record in _users_after(plan_id, None, None):
         yield _plan_user(plan_id, record.user_id, record)

@@ -1,21 +1,23 @@
 """Plans and their counters in ``LicensingTable``.
 
-Items of a plan (pk = ``PLAN#<plan_id>``): ``COUNTER`` (seats in use; in the sparse ``overdrafts``
-index while the plan uses more than its amount), ``MONTH#<YYYY-MM>`` and ``DAY#<YYYY-MM-DD>``
-counters, and ``USER#<user_id>`` (what one user consumed). The plan itself is
-``ORG#<org_id>`` / ``PLAN#<plan_id>``, so an organization's plans are one query."""
+Items of a plan: ``PLAN#<plan_id>`` / ``COUNTER`` (seats in use under a hard limit; in the sparse
+``overdrafts`` index while the plan uses more than its amount), and in each of its shards
+``PLAN#<plan_id>#<shard>``: ``MONTH#<YYYY-MM>`` and ``DAY#<YYYY-MM-DD>`` tallies, ``SEATS`` (seats in
+use without a hard limit) and ``USER#<user_id>`` (what one user consumed); see ``store.keys``. The
+plan itself is ``ORG#<org_id>`` / ``PLAN#<plan_id>``, so an organization's plans are one query."""
 
 from __future__ import annotations
 
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.transactions import TransactWrite
 
 from license_usage.domain.access import Principal
 from license_usage.domain.consumption import DayCounts, MonthCounts, PlanCounters
@@ -24,19 +26,22 @@ from license_usage.domain.plans import DEFAULT_NOTIFY_AT, Enforcement, Plan, Pla
 from license_usage.domain.timestamps import format_utc, format_utc_seconds, parse_rfc3339
 from license_usage.store.audit import audit_record
 from license_usage.store.keys import (
+    DAY_PREFIX,
+    MONTH_PREFIX,
     OVERDRAFT_PARTITION,
     PLAN_PREFIX,
+    PLAN_SHARDS,
+    SHARD_COUNTER_SK,
     counter_key,
     day_key,
-    month_key,
     org_partition,
     plan_guard_key,
     plan_key,
-    plan_partition,
+    plan_shard_partitions,
 )
 from license_usage.store.orgs import org_registration
 from license_usage.store.pages import Page, decode_cursor, encode_cursor
-from license_usage.store.tables import LicensingItem, transaction_connection
+from license_usage.store.tables import LicensingItem, idempotent_transaction
 
 logger = Logger(child=True)
 
@@ -198,7 +203,7 @@ def save_new_plan(plan: Plan, guard_version: int, actor: Principal, at: datetime
     org, org_actions = org_registration(plan.org_id, at)
     action = "plan.renewed" if plan.renewed_from else "plan.created"
     try:
-        with TransactWrite(connection=transaction_connection()) as transaction:
+        with idempotent_transaction() as transaction:
             transaction.save(record, condition=PlanRecord.pk.does_not_exist())
             transaction.update(guard, actions=[PlanGuard.version.set(guard_version + 1)], condition=guard_unchanged)
             transaction.save(
@@ -218,8 +223,34 @@ def plan_counters(plan: Plan) -> PlanCounters:
     return plan_totals(plan, with_days=True)
 
 
+@cache
+def _shard_readers() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=PLAN_SHARDS, thread_name_prefix="plan-shards")
+
+
+class _ShardItem(LicensingItem):
+    """What a plan shard's range holds before its users: tallies and its part of seats in use."""
+
+    active_users = NumberAttribute(null=True)
+    credits_used = NumberAttribute(null=True)
+    seats_taken = NumberAttribute(null=True)
+    seats_released = NumberAttribute(null=True)
+    seat_changes = NumberAttribute(null=True)
+    seats_in_use = NumberAttribute(null=True)
+
+
+def _shard_range(partition: str, with_days: bool) -> list[_ShardItem]:
+    # DAY#… sorts before MONTH#…, and SEATS after them: one range covers the shard's tallies.
+    low = DAY_PREFIX if with_days else MONTH_PREFIX
+    return list(_ShardItem.query(partition, _ShardItem.sk.between(low, SHARD_COUNTER_SK), consistent_read=True))
+
+
 def plan_totals(plan: Plan, with_days: bool = False) -> PlanCounters:
-    """Seats in use and the month tallies (and, ``with_days``, the day tallies too)."""
+    """Seats in use and the month tallies (and, ``with_days``, the day tallies too): the plan's
+    counter and one range of each of its shards, read side by side and added up."""
+    shard_reads = [
+        _shard_readers().submit(_shard_range, partition, with_days) for partition in plan_shard_partitions(plan.plan_id)
+    ]
     try:
         counter = PlanCounterRecord.get(*counter_key(plan.plan_id), consistent_read=True)
         seats_in_use, flagged = int(counter.seats_in_use), counter.overdraft_pk is not None
@@ -227,25 +258,26 @@ def plan_totals(plan: Plan, with_days: bool = False) -> PlanCounters:
         active = int(counter.active_assigned or 0)
     except DoesNotExist:
         seats_in_use, flagged, inactive, active = 0, False, 0, 0
-    months: dict[str, MonthCounts] = {}
-    days: dict[str, DayCounts] = {}
-    # DAY#… sorts before MONTH#…: one range covers every day and every month.
-    low = day_key(plan.plan_id, "")[1] if with_days else month_key(plan.plan_id, "")[1]
-    for item in PlanTallyRecord.query(
-        plan_partition(plan.plan_id),
-        PlanTallyRecord.sk.between(low, month_key(plan.plan_id, "~")[1]),
-        consistent_read=True,
-    ):
-        kind, _, name = item.sk.partition("#")
-        if kind == "MONTH":
-            months[name] = MonthCounts(active_users=int(item.active_users or 0))
-        elif kind == "DAY":
-            days[name] = DayCounts(
-                credits_used=int(item.credits_used or 0),
-                seats_taken=int(item.seats_taken or 0),
-                seats_released=int(item.seats_released or 0),
-                seat_changes=int(item.seat_changes or 0),
-            )
+    month_users: dict[str, int] = {}
+    day_counts: dict[str, list[int]] = {}
+    for read in shard_reads:
+        for item in read.result():
+            kind, _, name = item.sk.partition("#")
+            if item.sk == SHARD_COUNTER_SK:
+                seats_in_use += int(item.seats_in_use or 0)
+            elif kind == "MONTH":
+                month_users[name] = month_users.get(name, 0) + int(item.active_users or 0)
+            elif kind == "DAY":
+                counts = day_counts.setdefault(name, [0, 0, 0, 0])
+                for index, value in enumerate(
+                    (item.credits_used, item.seats_taken, item.seats_released, item.seat_changes)
+                ):
+                    counts[index] += int(value or 0)
+    months = {name: MonthCounts(active_users=users) for name, users in sorted(month_users.items())}
+    days = {
+        name: DayCounts(credits_used=c[0], seats_taken=c[1], seats_released=c[2], seat_changes=c[3])
+        for name, c in sorted(day_counts.items())
+    }
     return PlanCounters(
         seats_in_use=seats_in_use,
         months=months,
@@ -293,9 +325,8 @@ def set_assignment_activity(plan_id: str, inactive: int, active: int) -> None:
 
 
 def seat_changes_of_day(plan_id: str, day: str) -> int:
-    """The day's ``seat_changes`` count (read by the rollup before it reads the day's entries)."""
-    try:
-        item = PlanTallyRecord.get(*day_key(plan_id, day), consistent_read=True, attributes_to_get=["seat_changes"])
-    except DoesNotExist:
-        return 0
-    return int(item.seat_changes or 0)
+    """The day's ``seat_changes`` count, over the plan's shards (read by the rollup before it
+    reads the day's entries)."""
+    keys = [day_key(plan_id, day, shard) for shard in range(PLAN_SHARDS)]
+    items = PlanTallyRecord.batch_get(keys, consistent_read=True, attributes_to_get=["sk", "pk", "seat_changes"])
+    return sum(int(item.seat_changes or 0) for item in items)

@@ -26,6 +26,7 @@ from license_usage.store.keys import (
     activity_days_partition,
     daily_partition,
     day_partitions,
+    directory_day_partition,
     report_sections_key,
     roles_partition,
     rollup_meta_key,
@@ -94,7 +95,7 @@ def day_events(org_id: str, day: str) -> Iterator[DayEvent]:
     """Every event of one organization's UTC day (its directory events' partition merged in),
     oldest first, only the attributes the rollup needs (the low-level query skips building full
     models: a busy day holds hundreds of thousands)."""
-    partitions = day_partitions(org_id, day)
+    partitions = [*day_partitions(org_id, day), directory_day_partition(org_id, day)]
     return merge(*(_partition_events(partition) for partition in partitions), key=lambda e: e.order_key)
 
 

@@ -9,6 +9,7 @@ Table names come from the Lambda environment; botocore takes the endpoint from
 from __future__ import annotations
 
 import os
+import uuid
 from functools import cache
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -23,6 +24,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 _REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 # Ingest writes a batch's events from several threads at once.
@@ -88,6 +90,18 @@ class LicensingItem(Model):
 def transaction_connection() -> Connection:
     """The connection pynamodb's TransactWrite needs (changes and their audit entries commit together)."""
     return Connection(region=_REGION, max_pool_connections=_MAX_POOL_CONNECTIONS)
+
+
+def request_token() -> str:
+    """A ``ClientRequestToken`` for one transaction: when its answer is lost and botocore sends it
+    again, DynamoDB answers the resend as it answered the first (within 10 minutes) instead of
+    failing the conditions the first one already satisfied."""
+    return uuid.uuid4().hex
+
+
+def idempotent_transaction() -> TransactWrite:
+    """A pynamodb TransactWrite that a lost answer cannot turn into a conflict (``request_token``)."""
+    return TransactWrite(connection=transaction_connection(), client_request_token=request_token())
 
 
 def condition_failed(error: PynamoDBException) -> bool:

@@ -115,7 +115,7 @@ def post_events() -> dict[str, Any]:
         for index, raw in enumerate(_parse_batch(_raw_body(router)))
     ]
     valid = [(index, item) for index, item in enumerate(checked) if isinstance(item, UsageEvent)]
-    recorded = record_events(principal.org_id, valid, now)
+    recorded = record_events(principal.org_id, valid, now, invalid=len(checked) - len(valid))
     rejected = [item for item in checked if isinstance(item, RejectedEvent)] + [
         RejectedEvent(index=r.index, id=r.event_id, errors=[ErrorDetail(field=r.field, message=r.message)])
         for r in recorded.refused
