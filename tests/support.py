@@ -73,12 +73,12 @@ def login(event_id: str, user_id: str, timestamp: str, product: str | None = "le
     return event
 
 
-def invoke(
-    stack: LocalStack, function: str, at: datetime, env: dict[str, str] | None = None, expect_ok: bool = True
-) -> dict[str, Any]:
-    """``usage-local invoke FUNCTION --time AT`` against the stack: one scheduled run (``env``:
-    switches the run's worker inherits, e.g. LICENSE_USAGE_FAULTS)."""
-    done = subprocess.run(
+def invoke_process(
+    stack: LocalStack, function: str, at: datetime, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``usage-local invoke FUNCTION --time AT`` against the stack, as it ended: stdout holds the
+    result, stderr what the function logged (``env``: switches the run's worker inherits)."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -97,12 +97,33 @@ def invoke(
         check=False,
         env={**os.environ, **(env or {})},
     )
+
+
+def invoke(
+    stack: LocalStack, function: str, at: datetime, env: dict[str, str] | None = None, expect_ok: bool = True
+) -> dict[str, Any]:
+    """One scheduled run (``invoke_process``) and its result (``env``: switches the run's worker
+    inherits, e.g. LICENSE_USAGE_FAULTS)."""
+    done = invoke_process(stack, function, at, env)
     if not expect_ok:
         assert done.returncode != 0, done.stdout
         return {"stderr": done.stderr}
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+def caller_headers(stack: LocalStack, org_id: str) -> list[dict[str, str]]:
+    """One header set per kind of caller of an organization that has a key and a seats plan:
+    vendor admin, org admin, reporter, an ingest key (the fuzzers call every route with each)."""
+    key = create_key(stack, org_id)
+    create_plan(stack, org_id, type="seats", product="learn", amount=5, start="2026-06-01T00:00:00Z")
+    return [
+        {"Authorization": f"Bearer {stack.token('vendor_admin')}"},
+        {"Authorization": f"Bearer {stack.token('org_admin', org_id)}"},
+        {"Authorization": f"Bearer {stack.token('reporter', org_id)}"},
+        {"x-api-key": key},
+    ]
 
 
 def roll_up(stack: LocalStack) -> dict[str, Any]:

@@ -30,7 +30,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 
 from tests.stack import LocalStack, start_stack
-from tests.support import ROOT, create_key, create_plan, invoke, iso, new_org
+from tests.support import ROOT, caller_headers, create_key, create_plan, invoke, iso, new_org
 from usage_local.faults import CONTROL_FILE_VARIABLE, injected, write_settings
 
 RATE = 0.1
@@ -553,14 +553,8 @@ FUZZ_ORG = "fuzz-faults"
 
 @pytest.fixture(scope="module")
 def credentials(stack: LocalStack) -> list[dict[str, str]]:
-    key = create_key(stack, FUZZ_ORG)
-    create_plan(stack, FUZZ_ORG, type="seats", product="learn", amount=5, start="2026-06-01T00:00:00Z")
-    return [
-        {"Authorization": f"Bearer {stack.token('vendor_admin')}"},
-        {"Authorization": f"Bearer {stack.token('org_admin', FUZZ_ORG)}"},
-        {"Authorization": f"Bearer {stack.token('reporter', FUZZ_ORG)}"},
-        {"x-api-key": key},
-    ]
+    """One header set per kind of caller: vendor admin, org admin, reporter, an ingest key."""
+    return caller_headers(stack, FUZZ_ORG)
 
 
 FUZZ: Counter[int] = Counter()

@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.stack import LocalStack
-from tests.support import ROOT, create_key, create_plan
+from tests.support import ROOT, caller_headers
 
 SCHEMA = schemathesis.openapi.from_path(str(ROOT / "docs" / "openapi.json"))
 EXAMPLES_PER_ROUTE = 30
@@ -27,14 +27,7 @@ FUZZ_ORG = "fuzz-org"
 @pytest.fixture(scope="module")
 def credentials(stack: LocalStack) -> list[dict[str, str]]:
     """One header set per kind of caller: vendor admin, org admin, reporter, an ingest key."""
-    key = create_key(stack, FUZZ_ORG)
-    create_plan(stack, FUZZ_ORG, type="seats", product="learn", amount=5, start="2026-06-01T00:00:00Z")
-    return [
-        {"Authorization": f"Bearer {stack.token('vendor_admin')}"},
-        {"Authorization": f"Bearer {stack.token('org_admin', FUZZ_ORG)}"},
-        {"Authorization": f"Bearer {stack.token('reporter', FUZZ_ORG)}"},
-        {"x-api-key": key},
-    ]
+    return caller_headers(stack, FUZZ_ORG)
 
 
 def _error_shape(response: Any) -> None:
