@@ -526,9 +526,11 @@ def measured(meter: CapacityMeter, jvm: JvmClock, bucket: str, action: Callable[
 
 def floor_query(client: Any, table: str, org_id: str, day: str) -> int:
     """The floor: every event of the organization-day from the ``by_day`` index (the day's
-    partition and its lifecycle events' one), full items."""
+    shards and its lifecycle events' partition), full items."""
+    from license_usage.store.keys import day_partitions, directory_day_partition
+
     count = 0
-    for partition in (f"{org_id}#{day}", f"{org_id}#{day}#directory"):
+    for partition in (*day_partitions(org_id, day), directory_day_partition(org_id, day)):
         request: dict[str, Any] = {
             "TableName": table,
             "IndexName": "by_day",

@@ -5,6 +5,7 @@ docs/operations.md covers every parameter and alarm."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -333,6 +334,8 @@ def test_every_checkov_skip_says_why(sam: Json) -> None:
 
 def test_checkov_finds_nothing() -> None:
     if not CHECKOV.exists():
+        # `make test` (and so CI) installs it first: there, a missing checkov is a failure.
+        assert not os.environ.get("CI"), f"{CHECKOV.relative_to(ROOT)} is missing: `make test` installs it"
         pytest.skip(f"{CHECKOV.relative_to(ROOT)} is not installed: `make checkov` (and `make test`) install it")
     command = [str(CHECKOV), "-f", str(TEMPLATE), "--framework", "cloudformation", "--skip-download", "--compact"]
     proc = subprocess.run([*command, "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)

@@ -16,7 +16,13 @@ from license_usage.domain.timestamps import format_utc_seconds
 from license_usage.store.audit import audit_record
 from license_usage.store.keys import APIKEY_PREFIX, api_key_listing_key, api_key_lookup_key, org_partition
 from license_usage.store.orgs import org_registration
-from license_usage.store.tables import LicensingItem, condition_failed, idempotent_transaction, transient_failure
+from license_usage.store.tables import (
+    LicensingItem,
+    cancelled_by_condition,
+    condition_failed,
+    idempotent_transaction,
+    transient_failure,
+)
 
 # last_used_at is refreshed at most this often, so authenticating rarely costs a write.
 LAST_USED_PRECISION = timedelta(minutes=5)
@@ -121,8 +127,8 @@ def revoke_api_key(org_id: str, key_id: str, actor: Principal, at: datetime) -> 
             after = {**before, "revoked_at": revoked_at}
             transaction.save(audit_record(org_id, actor, "api_key.revoked", key_id, at, before, after))
     except TransactWriteError as error:
-        if error.cause_response_code != "TransactionCanceledException":
-            raise
+        if not cancelled_by_condition(error):
+            raise  # throttled or conflicting: nothing was revoked (503, send it again)
         # A concurrent revocation won; the key is revoked either way.
 
 

@@ -87,7 +87,9 @@ def clear_dirty_day(dirty: DirtyDay) -> bool:
     then give up the claim, so the next rollup claims the day afresh."""
     record = DirtyDayRecord(*dirty_day_key(dirty.org_id, dirty.day))
     try:
-        record.delete(condition=DirtyDayRecord.marks == dirty.marks)
+        # Only the claimed mark: a resend after a lost answer must not delete a fresh mark that an
+        # ingest wrote in between (it has the same count, but no claim).
+        record.delete(condition=(DirtyDayRecord.marks == dirty.marks) & DirtyDayRecord.claimed.exists())
     except DeleteError as error:
         if not condition_failed(error):
             raise

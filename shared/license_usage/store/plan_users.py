@@ -20,6 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 
+from license_usage.domain.errors import InvalidCursor
 from license_usage.domain.events import RAW_EVENT_RETENTION
 from license_usage.domain.plan_user import Change, Mark, MarkKind, PlanUser, SeatStep, Tally
 from license_usage.domain.plans import Enforcement, Plan
@@ -234,6 +235,10 @@ def commit(plan: Plan, change: Change, now: datetime, audit: LicensingItem | Non
         reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
         if reasons and reasons[0] == "ConditionalCheckFailed":
             return CommitOutcome.VERSION_CHANGED
+        if "TransactionConflict" in reasons:
+            # Another transaction was writing one of these items (a tally or the seat counter):
+            # nothing was written; read again and decide again, as for a changed version.
+            return CommitOutcome.VERSION_CHANGED
         if len(reasons) > 1 and change.seats_delta and reasons[1] == "ConditionalCheckFailed":
             return CommitOutcome.SEAT_LIMIT
         raise
@@ -316,7 +321,9 @@ def _users_after(plan_id: str, after: str | None, page_size: int | None) -> Iter
 def list_plan_users(plan_id: str, limit: int, cursor: str | None) -> Page[PlanUser]:
     """A page of the plan's users in user id order; the cursor is the page's last user."""
     scope = f"users/PLAN#{plan_id}"
-    after = str(decode_state(cursor, scope)["after"]) if cursor else None
+    after = decode_state(cursor, scope).get("after") if cursor else None
+    if after is not None and not (isinstance(after, str) and after.startswith(USER_PREFIX)):
+        raise InvalidCursor("cursor is not one this list returned.")  # e.g. one from before the shards
     users: list[PlanUser] = []
     # Users spread evenly over the shards: each gives about its share of a page per query.
     for record in _users_after(plan_id, after, limit // PLAN_SHARDS + 8):

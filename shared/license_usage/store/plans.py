@@ -41,7 +41,7 @@ from license_usage.store.keys import (
 )
 from license_usage.store.orgs import org_registration
 from license_usage.store.pages import Page, decode_cursor, encode_cursor
-from license_usage.store.tables import LicensingItem, idempotent_transaction
+from license_usage.store.tables import LicensingItem, cancelled_by_condition, idempotent_transaction
 
 logger = Logger(child=True)
 
@@ -212,7 +212,7 @@ def save_new_plan(plan: Plan, guard_version: int, actor: Principal, at: datetime
             transaction.update(org, actions=org_actions)  # type: ignore[arg-type]
             transaction.save(audit_record(plan.org_id, actor, action, plan.plan_id, at, None, plan_as_dict(plan)))
     except TransactWriteError as error:
-        if error.cause_response_code == "TransactionCanceledException":
+        if cancelled_by_condition(error):
             raise Conflict("Another plan of this product and type was created at the same time; retry.") from None
         raise
 

@@ -12,7 +12,8 @@ import os
 import uuid
 from functools import cache
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from pynamodb.attributes import (
     JSONAttribute,
     ListAttribute,
@@ -137,18 +138,28 @@ _TRANSIENT_CODES = frozenset(
 )
 
 
+# A transaction cancelled by another one in flight on the same item, or by an item's throughput.
+_TRANSIENT_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+
+
 def transient_failure(error: BaseException) -> bool:
-    """A call to AWS that failed for now (throttled, 5xx, timed out, no connection) after
-    botocore's own retries: the request is worth sending again."""
+    """A call to AWS that failed for now (throttled, 5xx, a transaction cancelled by a conflict or
+    throttling, timed out, no connection) after botocore's own retries: the request is worth
+    sending again. A caller's or the code's error (validation, credentials, a failed condition) is
+    not. Follows an error's explicit cause (``raise … from``, pynamodb's ``cause``) only."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, BotoCoreError):  # timeouts, connection errors
+        if isinstance(current, (BotoConnectionError, HTTPClientError)):  # timeouts, connections
             return True
         if isinstance(current, ClientError):
-            details = current.response.get("Error", {})
+            code = current.response.get("Error", {}).get("Code")
+            if code == "TransactionCanceledException":
+                reasons = current.response.get("CancellationReasons") or []
+                return any(reason.get("Code") in _TRANSIENT_CANCELLATIONS for reason in reasons)
             status = int(current.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-            return details.get("Code") in _TRANSIENT_CODES or status >= 500
-        current = current.__cause__ or current.__context__
+            return code in _TRANSIENT_CODES or status >= 500
+        cause = getattr(current, "cause", None)
+        current = cause if isinstance(cause, BaseException) else current.__cause__
     return False
