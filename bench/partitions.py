@@ -16,8 +16,8 @@ RCU/s at the workload's rate:
     by 1,000 of them: a key of one organization is projected from its own traffic, a key shared
     by organizations (``DIRTY…``, ``ORGS``…) from the sample's × 10.
 
-A key whose name holds a clock second (the rate limiter's window) is projected per second of the
-clock, not over the sample. It prints the hottest keys of each workload and whether any exceeds
+The keys of one clock second each (the rate limiter's windows) are added up as one key: at the
+workload's rate, every second's key takes what the sample's seconds took together. It prints the hottest keys of each workload and whether any exceeds
 the per-key limits; it asserts nothing.
 """
 
@@ -274,7 +274,6 @@ def project(
     seconds: float,
     org_ids: Sequence[str],
     shared_scale: float,
-    clock_seconds: float,
 ) -> list[Projected]:
     """Per key, its units ÷ the seconds of traffic the sample stands for. Keys that name no
     sampled organization or plan (``org_ids``) are shared by all of them: scaled by
@@ -282,21 +281,17 @@ def project(
     the workload's rate, each second's key takes what the sample's seconds took together."""
     orgs = sorted(org_ids, key=len, reverse=True)
     grouped: dict[tuple[str, str], KeyLoad] = defaultdict(KeyLoad)
-    clocked: set[tuple[str, str]] = set()
     for (where, key), load in loads.items():
         match = _CLOCK_SECOND.match(key)
         name = f"{match.group(1)}<second>" if match else key
-        if match:
-            clocked.add((where, name))
         total = grouped[(where, name)]
         total.write += load.write
         total.read += load.read
         total.calls += load.calls
     projected = []
     for (where, key), load in grouped.items():
-        divisor = clock_seconds if (where, key) in clocked else seconds
         scale = 1.0 if any(org in key for org in orgs) else shared_scale
-        projected.append(Projected(where, key, load.write * scale / divisor, load.read * scale / divisor, load.calls))
+        projected.append(Projected(where, key, load.write * scale / seconds, load.read * scale / seconds, load.calls))
     return projected
 
 
@@ -472,9 +467,7 @@ def run_big_org(
             _read(handlers, org, mau["plan_id"], read)
     wall = time.perf_counter() - started
     meter.enabled = False
-    # The sample ran `wall` seconds for `seconds` of traffic: a clock-second key saw, per second of
-    # the workload, what it saw over wall/seconds seconds.
-    return project(meter.take(), seconds, [org], 1.0, seconds), wall
+    return project(meter.take(), seconds, [org], 1.0), wall
 
 
 def _read(handlers: Handlers, org: str, plan_id: str, index: int) -> None:
@@ -542,7 +535,7 @@ def run_many_orgs(handlers: Handlers, meter: KeyMeter, rng: random.Random, sampl
         list(pool.map(lambda pair: _call(handlers.ingest, ingest_event(pair[0], pair[1])), bodies))
     meter.enabled = False
     # A plan's keys name its plan id, not its organization: they are one organization's too.
-    return project(meter.take(), 1.0, [*orgs, *(str(plan["plan_id"]) for plan in plans)], total / sampled, 1.0)
+    return project(meter.take(), 1.0, [*orgs, *(str(plan["plan_id"]) for plan in plans)], total / sampled)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
