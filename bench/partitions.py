@@ -17,8 +17,8 @@ RCU/s at the workload's rate:
     by organizations (``DIRTY…``, ``ORGS``…) from the sample's × 10.
 
 The keys of one clock second each (the rate limiter's windows) are added up as one key: at the
-workload's rate, every second's key takes what the sample's seconds took together. It prints the hottest keys of each workload and whether any exceeds
-the per-key limits; it asserts nothing.
+workload's rate, every second's key takes what the sample's seconds took together. It prints the
+hottest keys of each workload and whether any exceeds the per-key limits; it asserts nothing.
 """
 
 from __future__ import annotations
