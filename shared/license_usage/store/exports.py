@@ -119,8 +119,15 @@ def _record(export: Export) -> ExportRecord:
     return record
 
 
+def _save_new(record: LicensingItem) -> None:
+    """Write a new item under a fresh, random key. In a transaction with a request token, so that a
+    resend after a lost answer is answered as the first write was, not refused by the condition."""
+    with idempotent_transaction() as transaction:
+        transaction.save(record, condition=LicensingItem.pk.does_not_exist())
+
+
 def save_new_export(export: Export) -> None:
-    _record(export).save(condition=ExportRecord.pk.does_not_exist())
+    _save_new(_record(export))
 
 
 def get_export(org_id: str, export_id: str) -> Export | None:
@@ -219,7 +226,7 @@ def save_schedule(schedule: Schedule) -> None:
         created_at=format_utc(schedule.created_at),
     )
     _with_request(record, schedule.request)
-    record.save(condition=ScheduleRecord.pk.does_not_exist())
+    _save_new(record)
 
 
 def schedules_of(org_id: str, limit: int, cursor: str | None) -> Page[Schedule]:
