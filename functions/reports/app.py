@@ -1,4 +1,4 @@
-"""Lambda entry point for the reports: the License & AI Usage report, seat history, activity log."""
+"""Lambda entry point for the reports: the License & AI Usage report, seat history, activity log, insights."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from license_usage.store import tables as _tables  # noqa: F401
 
 # isort: split
 from license_usage.api.resolver import build_resolver
-from license_usage.api.routers import reports
+from license_usage.api.routers import insights, reports
 from license_usage.observability import metrics
 
 logger = Logger()
-app = build_resolver(reports.router)
+app = build_resolver(reports.router, insights.router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

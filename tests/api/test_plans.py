@@ -234,3 +234,53 @@ def test_a_cursor_from_another_organization_is_refused(stack: Stack) -> None:
         f"{stack.url}/v1/orgs/{second}/audit", params={"cursor": page["next_cursor"]}, headers=vendor(stack), timeout=30
     )
     assert stolen.status_code == 400
+
+
+# ---------------------------------------------------------------------- unit_price and currency (SPEC §5)
+
+
+def test_a_priced_plan_keeps_its_price_as_decimal_text_and_its_renewal_carries_it_over(stack: Stack) -> None:
+    org = new_org("priced")
+    start = "2026-01-01T00:00:00Z"
+    plan = create_plan(
+        stack, org, type="seats", product="learn", amount=10, start=start, unit_price="120.5000", currency="EUR"
+    )
+    assert (plan["unit_price"], plan["currency"]) == ("120.5000", "EUR")
+    listed = requests.get(f"{stack.url}/v1/orgs/{org}/plans", headers=bearer(stack, "reporter", org), timeout=30)
+    assert [(p["unit_price"], p["currency"]) for p in listed.json()["items"]] == [("120.5000", "EUR")]
+    renewal = requests.post(
+        f"{stack.url}/v1/orgs/{org}/plans/{plan['plan_id']}/renewal", json={}, headers=vendor(stack), timeout=30
+    )
+    assert renewal.status_code == 201, renewal.text
+    assert (renewal.json()["unit_price"], renewal.json()["currency"]) == ("120.5000", "EUR")
+    unpriced = create_plan(stack, org, type="mau", product="learn", amount=10, start=start)
+    assert (unpriced["unit_price"], unpriced["currency"]) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("terms", "field"),
+    [
+        ({"unit_price": "12.50"}, "currency"),
+        ({"currency": "EUR"}, "unit_price"),
+        ({"unit_price": 12.5, "currency": "EUR"}, "unit_price"),
+        ({"unit_price": "-1", "currency": "EUR"}, "unit_price"),
+        ({"unit_price": "1e3", "currency": "EUR"}, "unit_price"),
+        ({"unit_price": "NaN", "currency": "EUR"}, "unit_price"),
+        ({"unit_price": "1.23456", "currency": "EUR"}, "unit_price"),
+        ({"unit_price": "10", "currency": "eur"}, "currency"),
+        ({"unit_price": "10", "currency": "EURO"}, "currency"),
+    ],
+    ids=["price-alone", "currency-alone", "float", "negative", "exponent", "nan", "five-decimals", "lower", "long"],
+)
+def test_a_price_without_its_currency_or_badly_written_is_422_naming_the_field(
+    stack: Stack, terms: dict[str, Any], field: str
+) -> None:
+    answer = post_plan(
+        stack, new_org("badprice"), type="seats", product="learn", amount=5, start=iso(datetime.now(UTC)), **terms
+    )
+    assert answer.status_code == 422, answer.text
+    assert field in json_fields(answer)
+
+
+def json_fields(answer: requests.Response) -> str:
+    return " ".join(str(detail.get("field", "")) for detail in answer.json()["error"]["details"])

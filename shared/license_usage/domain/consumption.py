@@ -56,6 +56,7 @@ class PlanCounters:
     swings: Mapping[str, SeatSwing] = field(default_factory=dict)  # seats: days the rollup settled
     flagged_over_amount: bool = False  # whether the plan is listed as an overdraft now
     inactive_assignments: int = 0  # seats held without a login in 30 days, as of the last daily rollup
+    idle_user_ids: tuple[str, ...] = ()  # the first 100 of their holders, sorted (SPEC §11)
     active_assigned: int = 0  # seats held with a login in 30 days, likewise
 
 

@@ -84,6 +84,10 @@ LICENSE_AI_USAGE_COLUMNS = (
 )
 ACTIVITY_COLUMNS = ("timestamp", "type", "user_id", "ip", "instance_id", "product", "details")
 AUDIT_COLUMNS = ("at", "actor", "actor_role", "action", "target", "before", "after")
+# The License & AI Usage XLSX's insights sheet (SPEC §11): the items as of the export.
+INSIGHTS_COLUMNS = (
+    "severity", "kind", "plan_id", "title", "detail", "evidence", "action_method", "action_path", "action_body", "id"
+)  # fmt: skip
 LIST_SEPARATOR = ";"
 
 

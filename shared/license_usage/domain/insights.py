@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum, StrEnum
 from fractions import Fraction
@@ -26,14 +26,24 @@ from urllib.parse import quote
 from license_usage.domain.consumption import (
     FORECAST_WINDOW_DAYS,
     INACTIVE_AFTER_DAYS,
+    PlanCounters,
+    consumed_at,
     forecast_exhausted_on,
+    seat_days,
+    trailing_days,
     utilization_pct,
 )
-from license_usage.domain.notifications import FORECAST_NOTICE_DAYS
+from license_usage.domain.notifications import (
+    FORECAST_NOTICE_DAYS,
+    Notice,
+    NoticeFigures,
+    NoticeKind,
+    subject_line,
+)
 from license_usage.domain.plan_user import PlanUser, is_inactive_assignment
 from license_usage.domain.plans import Enforcement, Plan, PlanStatus, PlanType, one_year_after, plan_months
-from license_usage.domain.rollups import UNASSIGNED_GROUP, GroupConsumption
-from license_usage.domain.timestamps import format_utc, format_utc_seconds
+from license_usage.domain.rollups import UNASSIGNED_GROUP, DayDenials, GroupConsumption
+from license_usage.domain.timestamps import format_utc, format_utc_seconds, order_key_instant
 
 # SPEC §11 thresholds.
 MAX_LISTED_USERS = 100  # seats.reclaimable names at most this many users
@@ -951,17 +961,36 @@ def insight_opportunity(item: Insight) -> Opportunity | None:
     return Opportunity(kind, item.org_id, item.plan_id, units, money, item.id)
 
 
-def rank_opportunities(items: Iterable[Opportunity]) -> list[Opportunity]:
+# Rank texts: fixed-width figures, so that the texts sort as the ranking does (the vendor index
+# keeps its entries under them, and every reader merges its shards in that order). Ids are
+# ``[A-Za-z0-9._-]`` and kinds letters, dots and underscores: all sort after the ``#`` between them.
+_MONEY_SCALE = 10**3  # every currency's minor unit is at most 3 decimals
+_MONEY_WIDTH = 40
+_UNITS_WIDTH = 32
+
+
+def _descending(value: int, width: int) -> str:
+    """A non-negative integer as text that sorts largest first."""
+    if not 0 <= value < 10**width:
+        raise ValueError(f"{value} does not fit {width} digits")
+    return f"{10**width - 1 - value:0{width}d}"
+
+
+def opportunity_rank_text(o: Opportunity) -> str:
     """Priced opportunities first, by money (largest first); then the unpriced, by units. Money
     of different currencies is never compared (the product keeps no exchange rates): priced items
     are grouped by currency code, each group by money. Ties: units, then organization, plan, kind."""
+    units = _descending(max(0, o.units), _UNITS_WIDTH)
+    tail = f"{o.org_id}#{o.plan_id}#{o.kind.value}"
+    if o.money is not None:
+        money = _descending(int(o.money.amount * _MONEY_SCALE), _MONEY_WIDTH)
+        return f"0#{o.money.currency}#{money}#{units}#{tail}"
+    return f"1#{units}#{tail}"
 
-    def key(o: Opportunity) -> tuple[int, str, Decimal, int, str, str, str]:
-        if o.money is not None:
-            return (0, o.money.currency, -o.money.amount, -o.units, o.org_id, o.plan_id, o.kind.value)
-        return (1, "", Decimal(0), -o.units, o.org_id, o.plan_id, o.kind.value)
 
-    return sorted(items, key=key)
+def rank_opportunities(items: Iterable[Opportunity]) -> list[Opportunity]:
+    """The vendor's order of expansion opportunities (``opportunity_rank_text``)."""
+    return sorted(items, key=opportunity_rank_text)
 
 
 @dataclass(frozen=True)
@@ -1014,7 +1043,190 @@ def renewal_at_risk(figures: RenewalRiskInput, now: datetime) -> RenewalAtRisk |
     )
 
 
-def rank_renewals_at_risk(items: Iterable[RenewalAtRisk]) -> list[RenewalAtRisk]:
+def renewal_rank_text(r: RenewalAtRisk) -> str:
     """The soonest end first (the vendor has to act before it), then the lowest utilization, then
     organization and plan."""
-    return sorted(items, key=lambda r: (r.ends_at, r.utilization_pct, r.org_id, r.plan_id))
+    tenths = int(r.utilization_pct * 10)
+    return f"{format_utc(r.ends_at)}#{tenths:04d}#{r.org_id}#{r.plan_id}"
+
+
+def rank_renewals_at_risk(items: Iterable[RenewalAtRisk]) -> list[RenewalAtRisk]:
+    return sorted(items, key=renewal_rank_text)
+
+
+# ---------------------------------------------------------------------- from precomputed figures
+
+
+@dataclass(frozen=True)
+class InsightFigures:
+    """What the rollups and counters keep of one plan, as the insights read it:
+    - ``counters``: the plan's counters with the rollup's seat swings (``usecases.usage.counters_of``),
+      the idle seat holders included (the daily rollup's ``inactive_assignments``);
+    - ``denials``: the rollup's refused logins and claims per UTC day of ``denial_window(now)``;
+    - ``renewed``: ``notifications.is_renewed(plan, plans_of_org)``."""
+
+    plan: Plan
+    counters: PlanCounters
+    denials: Mapping[str, DayDenials]
+    renewed: bool
+
+
+def denial_window(now: datetime) -> tuple[date, date]:
+    """The UTC days of hard_limit.denials' last 30 days: today − 29 to today."""
+    today = now.date()
+    return today - timedelta(days=DENIAL_WINDOW_DAYS - 1), today
+
+
+def denials_input(plan: Plan, days: Mapping[str, DayDenials], seats_in_use: int, now: datetime) -> DenialsInput:
+    first, last = (d.isoformat() for d in denial_window(now))
+    kept = [d for day, d in days.items() if first <= day <= last]
+    users = frozenset().union(*(d.user_ids for d in kept)) if kept else frozenset()
+    latest = max((d.last_order_key for d in kept), default=None)
+    return DenialsInput(
+        plan=plan,
+        denials=sum(d.denials for d in kept),
+        # Exact unless a day refused more users than it keeps ids of (then at least that day's count).
+        distinct_users=max([len(users), *(d.distinct_users for d in kept)]),
+        last_denied_at=order_key_instant(latest) if latest else None,
+        seats_in_use=seats_in_use,
+    )
+
+
+def _days_between(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def renewal_figures(plan: Plan, counters: PlanCounters, now: datetime) -> RenewalFigures:
+    """SPEC §11 renewal.sizing's basis from the counters: seats the peak of the last 90 days (today
+    included); mau every month's active users; mauc the credits of the last 12 months (or of the
+    plan's days so far, when it is younger)."""
+    today = now.date()
+    if plan.type is PlanType.SEATS:
+        rows = seat_days(plan, counters, today - timedelta(days=RENEWAL_WINDOW_DAYS - 1), today)
+        return SeatsPeak(max((row.max for row in rows), default=counters.seats_in_use))
+    if plan.type is PlanType.MAU:
+        return MonthlyActives({month: counts.active_users for month, counts in counters.months.items()})
+    first = max(plan.start.date(), today - timedelta(days=364))
+    days = _days_between(first, today) if first <= today else []
+    credits = sum(counters.days[d.isoformat()].credits_used for d in days if d.isoformat() in counters.days)
+    return CreditsOverYear(credits_used=credits, days_observed=len(days))
+
+
+def credits_last_30_days(counters: PlanCounters, now: datetime) -> int:
+    """Exactly what the usage API's forecast uses (``consumption.trailing_days``)."""
+    return sum(counters.days[d].credits_used for d in trailing_days(now) if d in counters.days)
+
+
+def plan_insights(figures: InsightFigures, now: datetime) -> list[Insight]:
+    """Every plan-bound kind of SPEC §11 for one plan, from its precomputed figures."""
+    plan, counters = figures.plan, figures.counters
+    price = unit_price_of(plan.unit_price, plan.currency)
+    found: list[Insight | None] = []
+    if plan.type is PlanType.SEATS:
+        inactive = InactiveAssignments(counters.inactive_assignments, counters.idle_user_ids)
+        found.append(seats_reclaimable(SeatsReclaimableInput(plan, counters.seats_in_use, inactive, price), now))
+        found.append(hard_limit_denials(denials_input(plan, figures.denials, counters.seats_in_use, now), now))
+    if plan.type is PlanType.MAUC:
+        used = sum(counts.active_users for counts in counters.months.values())
+        credits = CreditsInput(plan, used, credits_last_30_days(counters, now), price)
+        found.append(credits_run_out(credits, now))
+    if plan.type is PlanType.MAU:
+        actives = {month: counts.active_users for month, counts in counters.months.items()}
+        found.append(mau_over_allowance(MauInput(plan, actives, price), now))
+    if ends_within(plan, now, RENEWAL_WINDOW_DAYS) and not figures.renewed:
+        found.append(renewal_sizing(RenewalInput(plan, False, renewal_figures(plan, counters, now), price), now))
+    return [item for item in found if item is not None]
+
+
+def org_insights(
+    org_id: str, plans: Sequence[InsightFigures], groups: Sequence[GroupConsumption], now: datetime
+) -> list[Insight]:
+    """SPEC §11 for one organization: every current plan's items and the groups' AI adoption,
+    in ``order_insights`` order."""
+    items = [item for figures in plans if _is_current(figures.plan, now) for item in plan_insights(figures, now)]
+    items += ai_low_adoption(AdoptionInput(org_id, groups), now)
+    return order_insights(items)
+
+
+def over_days(plan: Plan, counters: PlanCounters, now: datetime) -> int:
+    """The days of the last 30 (today included, clipped to the plan) on which the plan used more
+    than its amount: seats a day whose highest seats in use exceeded it; mau a day whose plan month
+    had more active users; mauc a day by whose end more credits were used."""
+    today = now.date()
+    first = max(today - timedelta(days=DENIAL_WINDOW_DAYS - 1), plan.start.date())
+    last = min(today, (plan.end - timedelta(microseconds=1)).date())
+    if first > last:
+        return 0
+    if plan.type is PlanType.SEATS:
+        return sum(row.max > plan.amount for row in seat_days(plan, counters, first, last))
+    ends = [min(now, datetime.combine(d, time.max, UTC)) for d in _days_between(first, last)]
+    return sum(consumed_at(plan, counters, end, now) > plan.amount for end in ends)
+
+
+@dataclass(frozen=True)
+class VendorEntries:
+    """What one organization puts in the vendor's index (SPEC §11 ``GET /v1/insights``)."""
+
+    opportunities: list[Opportunity]
+    renewals_at_risk: list[RenewalAtRisk]
+
+
+def vendor_entries(plans: Sequence[InsightFigures], items: Sequence[Insight], now: datetime) -> VendorEntries:
+    """Expansion opportunities (a current plan in overdraft: over-days × excess; and the
+    organization's credits.run_out and mau.over_allowance items) and renewals at risk."""
+    opportunities = [o for o in (insight_opportunity(item) for item in items) if o is not None]
+    renewals = []
+    for figures in plans:
+        plan, counters = figures.plan, figures.counters
+        if not _is_current(plan, now):
+            continue
+        consumed = consumed_at(plan, counters, now, now)
+        price = unit_price_of(plan.unit_price, plan.currency)
+        if consumed > plan.amount:
+            overdraft = overdraft_opportunity(
+                OverdraftInput(plan, over_days(plan, counters, now), consumed - plan.amount, price)
+            )
+            if overdraft is not None:
+                opportunities.append(overdraft)
+        risk = renewal_at_risk(RenewalRiskInput(plan, consumed, figures.renewed, price), now)
+        if risk is not None:
+            renewals.append(risk)
+    return VendorEntries(rank_opportunities(opportunities), rank_renewals_at_risk(renewals))
+
+
+# ---------------------------------------------------------------------- the weekly digest (SPEC §7)
+
+DIGEST_WEEKDAY = 0  # Mondays, as weekly report schedules
+
+
+def digest_due(now: datetime) -> bool:
+    """The weekly ``insights.digest`` is decided by the notification run of a Monday (UTC)."""
+    return now.weekday() == DIGEST_WEEKDAY
+
+
+def digest_notice(org_id: str, items: Sequence[Insight], now: datetime) -> Notice:
+    """One notice for the organization's new warning and critical items (``digest_items``). Once
+    per ISO week and set of items: a repeated run that week stores nothing new."""
+    week = now.isocalendar()
+    ids = tuple(item.id for item in items)
+    digest = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]
+    critical = sum(item.severity is Severity.CRITICAL for item in items)
+    counts = f"{_plural(len(items), 'new insight')}" + (f", {critical:,} critical" if critical else "")
+    lines = [f"Organization: {org_id}", f"{counts} this week:", ""]
+    for item in items:
+        lines.append(f"- [{item.severity.value}] {item.title}")
+        lines.append(f"  {item.detail}")
+        if item.action is not None:
+            lines.append(f"  Action: {item.action.summary}: {item.action.method} {item.action.path}")
+    lines += ["", f"Every insight with its evidence: the dashboard's Insights view, GET /v1/orgs/{org_id}/insights."]
+    return Notice(
+        org_id=org_id,
+        kind=NoticeKind.INSIGHTS_DIGEST,
+        plan_id=None,
+        threshold=None,
+        created_at=now,
+        subject=subject_line(f"[{org_id}] {counts}: {items[0].title}" if items else f"[{org_id}] {counts}"),
+        message="\n".join(lines),
+        data=NoticeFigures(insight_ids=ids),
+        period=f"{week.year}-W{week.week:02d}/{digest}",
+    )

@@ -67,6 +67,7 @@ class NoticeFigures:
     refused_user_id: str | None = None
     export_id: str | None = None
     report: str | None = None
+    insight_ids: tuple[str, ...] | None = None  # insights.digest: the items it sends (SPEC §11)
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ def report_ready_notice(
     org_id: str, export_id: str, report: str, period: str, schedule_id: str, now: datetime
 ) -> Notice:
     """report.ready: a scheduled export finished (once per schedule and period)."""
-    subject = _subject(f"[{org_id}] Your scheduled {report} report for {period} is ready")
+    subject = subject_line(f"[{org_id}] Your scheduled {report} report for {period} is ready")
     message = "\n".join(
         [
             f"Organization: {org_id}",
@@ -222,7 +223,7 @@ def report_ready_notice(
 # ---------------------------------------------------------------------- what a notice says
 
 
-def _subject(text: str) -> str:
+def subject_line(text: str) -> str:
     """One line of printable text, at most SNS's 100 characters."""
     line = "".join(c if c.isprintable() else " " for c in text)
     return line if len(line) <= SUBJECT_LIMIT else line[: SUBJECT_LIMIT - 1] + "…"
@@ -287,7 +288,7 @@ def _plan_notice(plan: Plan, kind: NoticeKind, days: int | None, now: datetime) 
         plan_id=plan.plan_id,
         threshold=days,
         created_at=now,
-        subject=_subject(f"[{plan.org_id}] {headline}"),
+        subject=subject_line(f"[{plan.org_id}] {headline}"),
         message=message,
         data=data,
     )
@@ -349,7 +350,7 @@ def _usage_notice(
         plan_id=plan.plan_id,
         threshold=percent,
         created_at=now,
-        subject=_subject(f"[{plan.org_id}] {headline}"),
+        subject=subject_line(f"[{plan.org_id}] {headline}"),
         message="\n".join(lines),
         data=data,
         period=month,

@@ -53,6 +53,8 @@ class Plan:
     assign_roles: tuple[str, ...] = ()  # seats plans: seats follow these roles, not logins (SPEC §2)
     notify_at: tuple[int, ...] = DEFAULT_NOTIFY_AT  # usage.threshold percents (SPEC §5, §7)
     renewed_from: str | None = None  # the plan this one renews
+    unit_price: str | None = None  # SPEC §5: decimal text, per unit per year (with currency)
+    currency: str | None = None  # ISO 4217
     notices_sent: frozenset[str] = frozenset()  # once keys of the notices sent (domain.notifications)
 
     @property
@@ -98,10 +100,16 @@ def check_plan_terms(
     enforcement: Enforcement = Enforcement.SOFT,
     assign_roles: tuple[str, ...] = (),
     notify_at: tuple[int, ...] = DEFAULT_NOTIFY_AT,
+    unit_price: str | None = None,
+    currency: str | None = None,
 ) -> None:
     """SPEC §2: annual plans (end after start, at most one year later), a positive amount;
-    enforcement and assignment by role apply to seats plans only."""
+    enforcement and assignment by role apply to seats plans only. SPEC §5: a price needs its
+    currency and a currency its price (money is never shown without both)."""
     problems = []
+    if (unit_price is None) != (currency is None):
+        missing = "currency" if currency is None else "unit_price"
+        problems.append({"field": missing, "message": "unit_price and currency are given together or not at all"})
     if assign_roles and plan_type is not PlanType.SEATS:
         problems.append({"field": "assign_roles", "message": "assignment by role applies to seats plans only"})
     if enforcement is Enforcement.HARD and plan_type is not PlanType.SEATS:

@@ -74,12 +74,28 @@ class GroupFigures:
     instance_ids: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class DayDenials:
+    """A plan's logins and claims refused by its hard limit on one UTC day (``seat.denied``
+    entries): how many, which users (at most ``MAX_DENIED_USERS_KEPT``, the first in sorted order),
+    and the order key of the latest."""
+
+    denials: int
+    user_ids: frozenset[str]
+    last_order_key: str
+    distinct_users: int  # all of the day's distinct users, even past the ids kept
+
+
+MAX_DENIED_USERS_KEPT = 1000  # a day's denied user ids kept (an item stays far under 400 KB)
+
+
 @dataclass
 class DayFigures:
     ai: AiFigures = field(default_factory=AiFigures)
     lifecycle: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LIFECYCLE_COUNTS.values(), 0))
     groups: dict[str, GroupFigures] = field(default_factory=dict)
     seat_swings: dict[str, SeatSwing] = field(default_factory=dict)
+    seat_denials: dict[str, DayDenials] = field(default_factory=dict)
 
 
 def _count_ai(figures: AiFigures, event: DayEvent) -> None:
@@ -96,6 +112,7 @@ def day_figures(events: Iterable[DayEvent], group_of_user: Mapping[str, str]) ->
     ``group``, else its user's group in the directory, else ``unassigned``."""
     figures = DayFigures()
     seat_steps: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    denied: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for event in events:
         group = event.group or (group_of_user.get(event.user_id) if event.user_id else None) or UNASSIGNED_GROUP
         if event.instance_id:
@@ -113,6 +130,8 @@ def day_figures(events: Iterable[DayEvent], group_of_user: Mapping[str, str]) ->
             figures.groups.setdefault(group, GroupFigures()).active_users.add(event.user_id)
         elif event.type in SEAT_CHANGES and event.plan_id:
             seat_steps[event.plan_id].append((event.order_key, SEAT_CHANGES[event.type]))
+        elif event.type == "seat.denied" and event.plan_id and event.user_id:
+            denied[event.plan_id].append((event.order_key, event.user_id))
         if event.type in LIFECYCLE_COUNTS:
             figures.lifecycle[LIFECYCLE_COUNTS[event.type]] += 1
     for plan_id, steps in seat_steps.items():
@@ -121,6 +140,14 @@ def day_figures(events: Iterable[DayEvent], group_of_user: Mapping[str, str]) ->
             level += step
             low, high = min(low, level), max(high, level)
         figures.seat_swings[plan_id] = SeatSwing(low=low, high=high, net=level)
+    for plan_id, refusals in denied.items():
+        users = sorted({user_id for _, user_id in refusals})
+        figures.seat_denials[plan_id] = DayDenials(
+            denials=len(refusals),
+            user_ids=frozenset(users[:MAX_DENIED_USERS_KEPT]),
+            last_order_key=max(order_key for order_key, _ in refusals),
+            distinct_users=len(users),
+        )
     return figures
 
 

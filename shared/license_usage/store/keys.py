@@ -18,9 +18,14 @@
   ``OUTBOX`` / ``<notice id>``: notices stored but not yet published; ``ORG#<org_id>`` /
   ``NOTIFIED``: the once keys of the organization's notices that belong to no plan (a plan's are
   on its plan item); ``SUBSCRIPTIONS#<org_id>`` / ``<subscription id>``: email subscriptions.
-- ``DAILY#<org_id>``, ``SEATHIST#<plan_id>``, ``ROLES#<org_id>``, ``REPORT#<org_id>``,
-  ``ROLLUP#<org_id>``, ``ACTIVEDAYS#<org_id>``: what the rollups precompute; ``AUDIT#<org_id>``:
-  the audit trail.
+- ``DAILY#<org_id>``, ``SEATHIST#<plan_id>``, ``SEATDENIED#<plan_id>``, ``ROLES#<org_id>``,
+  ``REPORT#<org_id>``, ``ROLLUP#<org_id>``, ``ACTIVEDAYS#<org_id>``: what the rollups precompute;
+  ``AUDIT#<org_id>``: the audit trail.
+- ``VENDORINSIGHTS#<shard>`` (``INSIGHT_SHARDS``, an organization's shard from its id) /
+  ``<rank text>``: the sparse index of expansion opportunities and renewals at risk (SPEC §11),
+  in rank order; ``VENDORINSIGHTS`` / ``META``: when the daily rollup last wrote it;
+  ``ORG#<org_id>`` / ``INSIGHTS``: which index entries an organization has, and the insight ids
+  its digest sent.
 
 ``EventsTable``: pk ``<org_id>#<event id>``; the ``by_day`` index: ``<org_id>#<YYYY-MM-DD>#<shard>``
 (``DAY_SHARDS`` of them, an event's shard from its id; readers merge them) and
@@ -161,6 +166,26 @@ def daily_partition(org_id: str) -> str:
 
 def seat_swing_partition(plan_id: str) -> str:
     return f"SEATHIST#{plan_id}"
+
+
+def seat_denials_partition(plan_id: str) -> str:
+    return f"SEATDENIED#{plan_id}"
+
+
+INSIGHT_SHARDS = 8
+VENDOR_INSIGHTS_META_KEY = ("VENDORINSIGHTS", "META")
+
+
+def vendor_insight_partition(org_id: str) -> str:
+    return f"VENDORINSIGHTS#{shard_of(org_id, INSIGHT_SHARDS)}"
+
+
+def vendor_insight_partitions() -> list[str]:
+    return [f"VENDORINSIGHTS#{shard}" for shard in range(INSIGHT_SHARDS)]
+
+
+def org_insights_key(org_id: str) -> tuple[str, str]:
+    return org_partition(org_id), "INSIGHTS"
 
 
 def roles_partition(org_id: str) -> str:

@@ -67,6 +67,8 @@ def _figures(stored: object) -> NoticeFigures:
     values = dict(stored) if isinstance(stored, dict) else {}
     known = {f.name for f in dataclasses.fields(NoticeFigures)}
     kept = {k: v for k, v in values.items() if k in known}
+    if isinstance(kept.get("insight_ids"), list):
+        kept["insight_ids"] = tuple(str(i) for i in kept["insight_ids"])
     if isinstance(kept.get("forecast_exhausted_on"), str):
         kept["forecast_exhausted_on"] = date.fromisoformat(str(kept["forecast_exhausted_on"]))
     for name in ("amount", "consumed", "overage", "seat_limit", "hard_limit", "days_left"):

@@ -62,6 +62,8 @@ class PlanRecord(LicensingItem):
     assign_roles = ListAttribute(of=UnicodeAttribute, null=True)
     notify_at = ListAttribute(of=NumberAttribute, null=True)  # None: stored before it existed (the default)
     notices_sent = UnicodeSetAttribute(null=True)  # once keys of the plan's notices (store.notifications)
+    unit_price = UnicodeAttribute(null=True)  # decimal text as given (SPEC §5)
+    currency = UnicodeAttribute(null=True)
 
 
 class PlanGuard(LicensingItem):
@@ -86,6 +88,7 @@ class PlanCounterRecord(LicensingItem):
     seats_in_use = NumberAttribute(default=0)
     inactive_assignments = NumberAttribute(null=True)  # set by the daily rollup
     active_assigned = NumberAttribute(null=True)  # likewise: seat holders with a login in 30 days
+    idle_user_ids = ListAttribute(of=UnicodeAttribute, null=True)  # likewise: the first 100 idle holders
     overdraft_pk = UnicodeAttribute(null=True)  # set only while over the amount: a sparse index
     overdraft_sk = UnicodeAttribute(null=True)
     overdrafts = OverdraftIndex()
@@ -121,10 +124,13 @@ def _plan(record: PlanRecord) -> Plan:
         notify_at=DEFAULT_NOTIFY_AT if record.notify_at is None else tuple(int(str(p)) for p in record.notify_at),
         renewed_from=record.renewed_from,
         notices_sent=frozenset(record.notices_sent or ()),
+        unit_price=record.unit_price,
+        currency=record.currency,
     )
 
 
 def plan_as_dict(plan: Plan) -> dict[str, Any]:
+    priced = {"unit_price": plan.unit_price, "currency": plan.currency} if plan.unit_price is not None else {}
     return {
         "plan_id": plan.plan_id,
         "org_id": plan.org_id,
@@ -138,6 +144,7 @@ def plan_as_dict(plan: Plan) -> dict[str, Any]:
         "grace_days": plan.grace_days,
         "assign_roles": list(plan.assign_roles),
         "notify_at": list(plan.notify_at),
+        **priced,
     }
 
 
@@ -197,6 +204,8 @@ def save_new_plan(plan: Plan, guard_version: int, actor: Principal, at: datetime
         renewed_from=plan.renewed_from,
         assign_roles=list(plan.assign_roles) or None,
         notify_at=list(plan.notify_at),
+        unit_price=plan.unit_price,
+        currency=plan.currency,
     )
     guard = PlanGuard(*plan_guard_key(plan.org_id, plan.product, plan.type))
     guard_unchanged = PlanGuard.version.does_not_exist() if guard_version == 0 else PlanGuard.version == guard_version
@@ -256,8 +265,9 @@ def plan_totals(plan: Plan, with_days: bool = False) -> PlanCounters:
         seats_in_use, flagged = int(counter.seats_in_use), counter.overdraft_pk is not None
         inactive = int(counter.inactive_assignments or 0)
         active = int(counter.active_assigned or 0)
+        idle = tuple(str(user_id) for user_id in counter.idle_user_ids or ())
     except DoesNotExist:
-        seats_in_use, flagged, inactive, active = 0, False, 0, 0
+        seats_in_use, flagged, inactive, active, idle = 0, False, 0, 0, ()
     month_users: dict[str, int] = {}
     day_counts: dict[str, list[int]] = {}
     for read in shard_reads:
@@ -285,6 +295,7 @@ def plan_totals(plan: Plan, with_days: bool = False) -> PlanCounters:
         flagged_over_amount=flagged,
         inactive_assignments=inactive,
         active_assigned=active,
+        idle_user_ids=idle,
     )
 
 
@@ -317,10 +328,15 @@ def flagged_over_amount(limit: int, cursor: str | None) -> Page[tuple[str, str]]
     return Page(found, encode_cursor(result.last_evaluated_key, "overdrafts"))
 
 
-def set_assignment_activity(plan_id: str, inactive: int, active: int) -> None:
-    """What the daily rollup found of the plan's seat holders: without and with a login in 30 days."""
+def set_assignment_activity(plan_id: str, inactive: int, active: int, idle_user_ids: tuple[str, ...] = ()) -> None:
+    """What the daily rollup found of the plan's seat holders: without and with a login in 30 days,
+    and the first of those without."""
     PlanCounterRecord(*counter_key(plan_id)).update(
-        actions=[PlanCounterRecord.inactive_assignments.set(inactive), PlanCounterRecord.active_assigned.set(active)]
+        actions=[
+            PlanCounterRecord.inactive_assignments.set(inactive),
+            PlanCounterRecord.active_assigned.set(active),
+            PlanCounterRecord.idle_user_ids.set(list(idle_user_ids)),  # type: ignore[arg-type]  # pynamodb types its elements as attributes
+        ]
     )
 
 

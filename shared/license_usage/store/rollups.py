@@ -318,6 +318,15 @@ def precomputed_sections(org_id: str, window: Window) -> ActivitySections | None
     return ActivitySections.from_json(record.sections)
 
 
+def rolled_up_sections(org_id: str, window_name: str) -> ActivitySections | None:
+    """The sections the last rollup computed for a named timeframe, whatever day it ran (one item)."""
+    try:
+        record = ReportSectionsRecord.get(*report_sections_key(org_id, window_name))
+    except ReportSectionsRecord.DoesNotExist:
+        return None
+    return ActivitySections.from_json(record.sections)
+
+
 # ---------------------------------------------------------------- days that hold events
 
 

@@ -1,14 +1,16 @@
 """``SEATHIST#<plan_id>`` / ``<day>``: how far seats in use moved within a day (the daily rollup
-writes it; usage, the seat history and the report read it)."""
+writes it; usage, the seat history and the report read it). ``SEATDENIED#<plan_id>`` / ``<day>``:
+the day's refused logins and claims (the daily rollup writes it; insights read it)."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from pynamodb.attributes import NumberAttribute
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 
 from license_usage.domain.consumption import SeatSwing
-from license_usage.store.keys import seat_swing_partition
+from license_usage.domain.rollups import DayDenials
+from license_usage.store.keys import seat_denials_partition, seat_swing_partition
 from license_usage.store.tables import LicensingItem
 
 
@@ -34,5 +36,39 @@ def seat_swings(plan_id: str, first: date, last: date) -> dict[str, SeatSwing]:
         record.sk: SeatSwing(int(record.low), int(record.high), int(record.net), int(record.version or 0))
         for record in SeatSwingRecord.query(
             seat_swing_partition(plan_id), SeatSwingRecord.sk.between(first.isoformat(), last.isoformat())
+        )
+    }
+
+
+class DayDenialsRecord(LicensingItem):
+    denials = NumberAttribute()
+    distinct_users = NumberAttribute()
+    user_ids = UnicodeSetAttribute()
+    last_order_key = UnicodeAttribute()
+
+
+def save_day_denials(plan_id: str, day: str, denials: DayDenials | None) -> None:
+    """Store the day's refusals, or forget them (None: the day has none)."""
+    record = DayDenialsRecord(seat_denials_partition(plan_id), day)
+    if denials is None:
+        record.delete()
+        return
+    record.denials, record.distinct_users = denials.denials, denials.distinct_users
+    record.user_ids, record.last_order_key = set(denials.user_ids), denials.last_order_key
+    record.save()
+
+
+def day_denials(plan_id: str, first: date, last: date) -> dict[str, DayDenials]:
+    """The plan's days with refusals from ``first`` to ``last``, both included: one query,
+    bounded by the days (at most 30 for the insights), whatever the users."""
+    return {
+        record.sk: DayDenials(
+            denials=int(record.denials),
+            user_ids=frozenset(record.user_ids or ()),
+            last_order_key=record.last_order_key,
+            distinct_users=int(record.distinct_users),
+        )
+        for record in DayDenialsRecord.query(
+            seat_denials_partition(plan_id), DayDenialsRecord.sk.between(first.isoformat(), last.isoformat())
         )
     }

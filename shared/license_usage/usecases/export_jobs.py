@@ -22,6 +22,7 @@ from license_usage.domain.exports import (
     ACTIVITY_COLUMNS,
     AUDIT_COLUMNS,
     CONSUMPTION_COLUMNS,
+    INSIGHTS_COLUMNS,
     LICENSE_AI_USAGE_COLUMNS,
     USERS_COLUMNS,
     Export,
@@ -34,6 +35,7 @@ from license_usage.domain.exports import (
     Sheet,
     joined,
 )
+from license_usage.domain.insights import to_json_value
 from license_usage.domain.notifications import report_ready_notice
 from license_usage.domain.plans import plan_months
 from license_usage.domain.timeframes import Window
@@ -47,6 +49,7 @@ from license_usage.store.plans import get_plan
 from license_usage.usecases.activity import activity_of
 from license_usage.usecases.audit import list_audit
 from license_usage.usecases.exports import export_window
+from license_usage.usecases.insights import insights_of
 from license_usage.usecases.notifications import deliver
 from license_usage.usecases.report import license_ai_usage
 from license_usage.usecases.usage import usage_of, users_of
@@ -226,7 +229,30 @@ def _license_ai_usage(org_id: str, request: ExportRequest, now: datetime) -> lis
         Sheet("summary", ("section", "name", "value"), summary),
         Sheet("roles", ("role", "users"), roles),
         Sheet("groups", ("group", "active_users", "ai_actions"), groups),
+        _insights(org_id, now),
     ]
+
+
+def _insights(org_id: str, now: datetime) -> Sheet:
+    """SPEC §11's items as the insights route answers them now, evidence as JSON text."""
+
+    def rows() -> Iterator[Row]:
+        for item in insights_of(org_id, now).items:
+            action = item.action
+            yield (
+                item.severity.value,
+                item.kind.value,
+                item.plan_id,
+                item.title,
+                item.detail,
+                json.dumps(to_json_value(item.evidence), sort_keys=True, ensure_ascii=False),
+                action.method if action else None,
+                action.path if action else None,
+                json.dumps(dict(action.body), sort_keys=True) if action and action.body else None,
+                item.id,
+            )
+
+    return Sheet("insights", INSIGHTS_COLUMNS, rows())
 
 
 def export_file(export: Export, now: datetime) -> ExportFile:

@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from license_usage.domain.access import Principal
 from license_usage.domain.consumption import PlanCounters, consumed_at, plan_usage
 from license_usage.domain.errors import Conflict, InvalidRequest, NotFound
+from license_usage.domain.insights import digest_due, digest_notice
 from license_usage.domain.notifications import (
     Notice,
     NoticeKind,
@@ -45,6 +46,7 @@ from license_usage.store.pages import Page
 from license_usage.store.plans import plan_counters, plans_of_org
 from license_usage.store.publishing import BUS, SNS, PublishFailed, publish_to_topic, put_on_bus
 from license_usage.store.subscriptions import StoredSubscription
+from license_usage.usecases.insights import digest_of, remember_digest
 
 logger = Logger(child=True)
 
@@ -134,8 +136,17 @@ class RunIncomplete(RuntimeError):
     """Some plans could not be decided; the run is safe to repeat (EventBridge retries it)."""
 
 
+def send_digest(org_id: str, now: datetime) -> int:
+    """SPEC §7 ``insights.digest``: the organization's new warning and critical insights, once."""
+    items, due = digest_of(org_id, now)
+    sent = deliver([digest_notice(org_id, due, now)]) if due else 0
+    if due:
+        remember_digest(org_id, items, due)
+    return sent
+
+
 def _run_org(org_id: str, now: datetime) -> tuple[int, int, int]:
-    """(plans, notices sent, plans that failed) of one organization."""
+    """(plans, notices sent, plans or digests that failed) of one organization."""
     plans = plans_of_org(org_id)
     sent = failed = 0
     for plan in plans:
@@ -143,6 +154,12 @@ def _run_org(org_id: str, now: datetime) -> tuple[int, int, int]:
             sent += deliver(notices_due(plan, plans, now))
         except Exception:  # one plan's failure must not cost the others their notices
             logger.exception("notices of a plan not decided", extra={"org_id": org_id, "plan_id": plan.plan_id})
+            failed += 1
+    if digest_due(now):
+        try:
+            sent += send_digest(org_id, now)
+        except Exception:
+            logger.exception("insights digest not decided", extra={"org_id": org_id})
             failed += 1
     return len(plans), sent, failed
 

@@ -35,6 +35,8 @@ class PlanTerms:
     grace_days: int = 0
     assign_roles: tuple[str, ...] = ()
     notify_at: tuple[int, ...] = DEFAULT_NOTIFY_AT
+    unit_price: str | None = None
+    currency: str | None = None
 
 
 def create_plan(
@@ -51,6 +53,8 @@ def create_plan(
         terms.enforcement,
         terms.assign_roles,
         tuple(terms.notify_at),
+        terms.unit_price,
+        terms.currency,
     )
     plan = Plan(
         plan_id=new_plan_id(),
@@ -66,6 +70,8 @@ def create_plan(
         assign_roles=tuple(terms.assign_roles),
         notify_at=tuple(terms.notify_at),
         renewed_from=renewed_from,
+        unit_price=terms.unit_price,
+        currency=terms.currency,
     )
     for _ in range(ATTEMPTS):
         # The guard is read before the plans, so a plan created after this read changes it.
@@ -95,6 +101,8 @@ def renew_plan(org_id: str, plan_id: str, changes: dict[str, object], actor: Pri
         grace_days=current.grace_days,
         assign_roles=current.assign_roles,
         notify_at=current.notify_at,
+        unit_price=current.unit_price,
+        currency=current.currency,
     )
     terms = replace(terms, **{name: value for name, value in changes.items() if value is not None})  # type: ignore[arg-type]
     return create_plan(org_id, terms, actor, now, renewed_from=plan_id)

@@ -6,17 +6,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from aws_lambda_powertools import Logger
 
-from license_usage.domain.consumption import INACTIVE_AFTER_DAYS
 from license_usage.domain.directory import DirectoryChange, end_of_day_key, latest_groups, roles_distribution
-from license_usage.domain.plan_user import is_inactive_assignment, latest_logins
-from license_usage.domain.plans import Plan, PlanType
+from license_usage.domain.insights import inactive_assignments
+from license_usage.domain.plan_user import latest_logins
+from license_usage.domain.plans import Enforcement, Plan, PlanType
 from license_usage.domain.rollups import day_figures
 from license_usage.domain.timeframes import TIMEFRAMES, resolve_window
-from license_usage.domain.timestamps import format_utc
 from license_usage.observability import record_rollup_lag
 from license_usage.store.dirty_days import DirtyDay, claim_dirty_day, clear_dirty_day, dirty_days
 from license_usage.store.events import directory_changes, writer_pool
@@ -32,8 +31,9 @@ from license_usage.store.rollups import (
     save_roles,
     set_data_as_of,
 )
-from license_usage.store.seat_swings import save_seat_swing
+from license_usage.store.seat_swings import save_day_denials, save_seat_swing
 from license_usage.store.users import apply_directory_change, settle_group, user_histories, users_by_id
+from license_usage.usecases.insights import finish_vendor_refresh, refresh_vendor_insights
 from license_usage.usecases.report import activity_sections
 
 logger = Logger(child=True)
@@ -47,6 +47,7 @@ class RollupReport:
     inactive_assignments: dict[str, int] = field(default_factory=dict)
     directory_entries_written: int = 0
     last_logins_settled: int = 0
+    vendor_insight_entries: int = 0  # entries of the vendor's insights index after the run
     failed_orgs: list[str] = field(default_factory=list)
     lag_seconds: float | None = None  # age of the oldest dirty-day mark rolled up (None: none was)
 
@@ -59,6 +60,7 @@ class RollupReport:
             "roles_recomputed": len(self.roles_recomputed),
             "directory_entries_written": self.directory_entries_written,
             "last_logins_settled": self.last_logins_settled,
+            "vendor_insight_entries": self.vendor_insight_entries,
         }
 
 
@@ -100,6 +102,8 @@ def roll_up_day(org_id: str, day: str, plans: list[Plan], settled: Settled | Non
         swing = figures.seat_swings.get(plan.plan_id)
         # A day whose seat changes were all superseded by late events keeps no swing.
         save_seat_swing(plan.plan_id, day, replace(swing, version=versions[plan.plan_id]) if swing else None)
+        if plan.enforcement is Enforcement.HARD or plan.plan_id in figures.seat_denials:
+            save_day_denials(plan.plan_id, day, figures.seat_denials.get(plan.plan_id))
     logins = [(e.order_key, e.user_id, e.product) for e in events if e.type == "user.login" and e.user_id]
     settled.add_logins(latest_logins(logins, plans))
     return settled
@@ -138,14 +142,14 @@ def recompute_roles(org_id: str, since: date, histories: dict[str, list[Director
 
 
 def refresh_inactive_assignments(org_id: str, now: datetime, report: RollupReport) -> None:
-    """SPEC §2: a seat held by a user with no login in the last 30 days."""
-    active_since = format_utc(now - timedelta(days=INACTIVE_AFTER_DAYS))
+    """SPEC §2: a seat held by a user with no login in the last 30 days (and, for SPEC §11, the
+    first 100 of their holders)."""
     for plan in plans_of_org(org_id):
         if plan.type is PlanType.SEATS and plan.covers(now):
             holders = [user for user in all_plan_users(plan.plan_id) if user.holds_seat]
-            inactive = sum(is_inactive_assignment(user, active_since) for user in holders)
-            set_assignment_activity(plan.plan_id, inactive, len(holders) - inactive)
-            report.inactive_assignments[plan.plan_id] = inactive
+            inactive = inactive_assignments(holders, now)
+            set_assignment_activity(plan.plan_id, inactive.count, len(holders) - inactive.count, inactive.user_ids)
+            report.inactive_assignments[plan.plan_id] = inactive.count
 
 
 class RollupFailed(RuntimeError):
@@ -174,9 +178,17 @@ def run_daily_rollup(now: datetime) -> RollupReport:
     report.lag_seconds = record_rollup_lag(now, marks)
     _each_org(all_org_ids(), report, lambda org_id: precompute_named_timeframes(org_id, now))
     _each_org(all_org_ids(), report, lambda org_id: refresh_inactive_assignments(org_id, now, report))
+    # SPEC §11: the vendor's index, from the figures just settled (idle holders included).
+    _each_org(all_org_ids(), report, lambda org_id: _refresh_insights(org_id, now, report))
+    if not report.failed_orgs:
+        finish_vendor_refresh(now)
     if report.failed_orgs:
         raise RollupFailed(f"Rolled up all but {', '.join(report.failed_orgs)}: {asdict(report)}")
     return report
+
+
+def _refresh_insights(org_id: str, now: datetime, report: RollupReport) -> None:
+    report.vendor_insight_entries += refresh_vendor_insights(org_id, now)
 
 
 def _roll_up_org(org_id: str, days: list[DirtyDay], now: datetime, report: RollupReport) -> None:

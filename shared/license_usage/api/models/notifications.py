@@ -30,6 +30,7 @@ class NotificationDataOut(BaseModel):
     refused_user_id: str | None = Field(description="usage.hard_limit: the user refused a seat")
     export_id: str | None = Field(description="report.ready: the export to download")
     report: str | None
+    insight_ids: list[str] | None = Field(default=None, description="insights.digest: the insight ids it sends")
 
 
 class NotificationOut(BaseModel):

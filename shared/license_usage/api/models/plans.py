@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, field_validator
 
+from license_usage.domain.insights import parse_currency, parse_unit_price
 from license_usage.domain.plans import DEFAULT_NOTIFY_AT, NOTIFY_AT_RANGE, Enforcement, Plan, PlanStatus, PlanType
 from license_usage.domain.timestamps import format_utc_seconds, parse_rfc3339
 
@@ -30,6 +31,28 @@ NotifyAt = Annotated[
 RoleName = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,64}$")]  # printable, as roles in events
 
 
+def _unit_price(value: object) -> str:
+    parse_unit_price(value)  # type: ignore[arg-type]
+    return str(value)
+
+
+def _currency(value: object) -> str:
+    return parse_currency(value)  # type: ignore[arg-type]
+
+
+UnitPriceText = Annotated[
+    str,
+    BeforeValidator(_unit_price),
+    Field(
+        description="price per unit per year, a decimal string (at most 12 integer digits and 4 decimals)",
+        examples=["120.00"],
+    ),
+]
+CurrencyCode = Annotated[
+    str, BeforeValidator(_currency), Field(description="ISO 4217 code, with unit_price", examples=["EUR"])
+]
+
+
 class PlanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -43,6 +66,8 @@ class PlanIn(BaseModel):
     grace_days: StrictInt = Field(default=0, le=365)
     assign_roles: tuple[RoleName, ...] = Field(default=(), max_length=50)
     notify_at: NotifyAt = DEFAULT_NOTIFY_AT
+    unit_price: UnitPriceText | None = None
+    currency: CurrencyCode | None = None
 
     _start = field_validator("start", mode="before")(_instant)
 
@@ -63,6 +88,8 @@ class RenewalIn(BaseModel):
     grace_days: StrictInt | None = Field(default=None, le=365)
     assign_roles: tuple[RoleName, ...] | None = Field(default=None, max_length=50)
     notify_at: NotifyAt | None = None
+    unit_price: UnitPriceText | None = None
+    currency: CurrencyCode | None = None
 
 
 class PlanOut(BaseModel):
@@ -78,6 +105,8 @@ class PlanOut(BaseModel):
     grace_days: int
     assign_roles: list[str]
     notify_at: list[int]
+    unit_price: str | None = None
+    currency: str | None = None
     status: PlanStatus
 
     @classmethod
@@ -95,6 +124,8 @@ class PlanOut(BaseModel):
             grace_days=plan.grace_days,
             assign_roles=list(plan.assign_roles),
             notify_at=list(plan.notify_at),
+            unit_price=plan.unit_price,
+            currency=plan.currency,
             status=plan.status_at(now),
         )
 

@@ -1,0 +1,92 @@
+"""Insights (SPEC §11): an organization's recommendations, and the vendor's opportunities and
+renewals at risk across organizations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from license_usage.api.caller import current_principal
+from license_usage.api.models.common import DEFAULT_PAGE_SIZE, Cursor, OrgId, PageSize
+from license_usage.api.models.insights import (
+    AiLowAdoptionEvidenceOut,
+    CreditsRunOutEvidenceOut,
+    Evidence,
+    HardLimitDenialsEvidenceOut,
+    InsightList,
+    InsightOut,
+    MauOverAllowanceEvidenceOut,
+    OpportunityOut,
+    RenewalAtRiskOut,
+    RenewalSizingEvidenceOut,
+    SeatsReclaimableEvidenceOut,
+    VendorInsightList,
+)
+from license_usage.domain import access
+from license_usage.domain.insights import Insight, InsightKind, to_json_value
+from license_usage.domain.timestamps import utc_now
+from license_usage.store.insights import VendorEntry
+from license_usage.usecases.insights import insights_of, vendor_insights
+
+router = Router()
+
+_EVIDENCE: dict[InsightKind, type[Evidence]] = {
+    InsightKind.SEATS_RECLAIMABLE: SeatsReclaimableEvidenceOut,
+    InsightKind.CREDITS_RUN_OUT: CreditsRunOutEvidenceOut,
+    InsightKind.MAU_OVER_ALLOWANCE: MauOverAllowanceEvidenceOut,
+    InsightKind.RENEWAL_SIZING: RenewalSizingEvidenceOut,
+    InsightKind.HARD_LIMIT_DENIALS: HardLimitDenialsEvidenceOut,
+    InsightKind.AI_LOW_ADOPTION: AiLowAdoptionEvidenceOut,
+}
+
+
+def insight_out(item: Insight) -> InsightOut:
+    return InsightOut.model_validate(
+        {
+            "id": item.id,
+            "kind": item.kind.value,
+            "severity": item.severity.value,
+            "plan_id": item.plan_id,
+            "title": item.title,
+            "detail": item.detail,
+            "evidence": _EVIDENCE[item.kind].model_validate(to_json_value(item.evidence)),
+            "action": to_json_value(item.action),
+        }
+    )
+
+
+@router.get("/v1/orgs/<org_id>/insights", summary="Recommendations with their evidence and the call that acts on them")
+def get_insights(org_id: OrgId) -> InsightList:
+    access.require(current_principal(router), access.READERS, org_id)
+    found = insights_of(org_id, utc_now())
+    freshness: Literal["current", "aggregating"] = "current" if found.freshness == "current" else "aggregating"
+    return InsightList(items=[insight_out(i) for i in found.items], data_as_of=found.data_as_of, freshness=freshness)
+
+
+Category = Annotated[
+    Literal["opportunity", "renewal_at_risk"] | None,
+    Query(description="only opportunities, or only renewals at risk (default: both, opportunities first)"),
+]
+
+
+def _entry_out(entry: VendorEntry) -> OpportunityOut | RenewalAtRiskOut:
+    if entry.opportunity is not None:
+        return OpportunityOut.model_validate(to_json_value(entry.opportunity))
+    return RenewalAtRiskOut.model_validate(to_json_value(entry.renewal))
+
+
+@router.get("/v1/insights", summary="Expansion opportunities and renewals at risk across organizations, ranked")
+def get_vendor_insights(
+    category: Category = None, limit: PageSize = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+) -> VendorInsightList:
+    access.require(current_principal(router), access.VENDOR)
+    found = vendor_insights(category, limit, cursor, utc_now())
+    freshness: Literal["current", "aggregating"] = "current" if found.freshness == "current" else "aggregating"
+    return VendorInsightList(
+        items=[_entry_out(e) for e in found.page.items],
+        next_cursor=found.page.next_cursor,
+        data_as_of=found.data_as_of,
+        freshness=freshness,
+    )
