@@ -2,9 +2,11 @@
 API (API keys, plans, ``POST /v1/events``) and the rollups, with a progress bar.
 
 Three organizations: ``acme`` (the one to open: a past seats plan renewed into a hard-limited one
-with overdraft, a mid-month mau plan, a mauc plan; a year of logins, lifecycle events, AI actions
-and feature use in four groups, with IPs, instances and sessions; a few late events), ``globex``
-(soft plans in overdraft) and ``initech`` (a small seats plan ending soon). Everything is
+with overdraft, a mid-month mau plan, a mauc plan whose credits run out before its end; a year of
+logins, lifecycle events, AI actions and feature use in four groups, one of which takes no AI
+action, with IPs, instances and sessions; a few late events), ``globex`` (priced soft plans in
+overdraft: the vendor's first opportunity) and ``initech`` (a seats plan ending soon, little used).
+Between them they hold every insight kind of SPEC §11. Everything is
 anchored at the first run's day (kept in ``<state>/demo.json`` with the API keys), and event ids
 are fixed, so a second run adds nothing and changes no figure."""
 
@@ -55,20 +57,25 @@ def _plans(anchor: datetime) -> dict[str, list[dict[str, Any]]]:
             {"type": "seats", "product": "learn", "amount": 40, "start": iso(anchor - timedelta(days=665)),
              "end": iso(anchor - timedelta(days=300)), "grace_days": 14},
             {"type": "mau", "product": "observe", "amount": 24, "start": iso(mid - timedelta(days=200))},
-            {"type": "mauc", "product": "coach", "amount": 420, "start": iso(anchor - timedelta(days=330))},
+            # Its credits run out before its end (credits.run_out).
+            {"type": "mauc", "product": "coach", "amount": 360, "start": iso(anchor - timedelta(days=330))},
         ],
+        # The overdraft organization: priced, so the vendor's ranking puts it first by money.
         "globex": [
-            {"type": "seats", "product": "learn", "amount": 12, "start": iso(anchor - timedelta(days=120))},
-            {"type": "mau", "product": "observe", "amount": 8, "start": iso(mid - timedelta(days=95))},
+            {"type": "seats", "product": "learn", "amount": 12, "start": iso(anchor - timedelta(days=120)),
+             "unit_price": "300.00", "currency": "EUR"},
+            {"type": "mau", "product": "observe", "amount": 8, "start": iso(mid - timedelta(days=95)),
+             "unit_price": "60.00", "currency": "EUR"},
         ],
+        # Ending soon, and under 40 % used: a renewal at risk.
         "initech": [
-            {"type": "seats", "product": "learn", "amount": 30, "start": iso(anchor - timedelta(days=345)),
+            {"type": "seats", "product": "learn", "amount": 80, "start": iso(anchor - timedelta(days=345)),
              "notify_at": [50, 80, 100]},
         ],
     }  # fmt: skip
 
 
-RENEWAL = {"amount": 40, "enforcement": "hard", "overdraft": 5}
+RENEWAL = {"amount": 40, "enforcement": "hard", "overdraft": 5, "unit_price": "240.00", "currency": "EUR"}
 
 
 def _scaled(terms: dict[str, Any], scale: int) -> dict[str, Any]:
@@ -114,7 +121,7 @@ def _events(org: DemoOrg, anchor: datetime, rng: random.Random) -> Iterator[dict
                     yield event("ai.quality_check", at + timedelta(minutes=3), user_id=user, goal_id=goal, group=group)
                 elif roll < 0.32 and group != "west":
                     yield event("ai.suggest_alignment", at + timedelta(minutes=4), user_id=user, goal_id=goal)
-                elif roll < 0.40:
+                elif roll < 0.40 and group != "west":  # west takes no AI actions (ai.low_adoption)
                     yield event("ai.suggest_goal", at + timedelta(minutes=5), user_id=user, quantity=rng.randint(1, 3))
                 elif roll < 0.52:
                     yield event("feature.used", at + timedelta(minutes=6), user_id=user, product=product,
@@ -197,8 +204,10 @@ def run_demo(state_dir: Path, small: bool = False) -> int:
     rng = random.Random(SEED)  # noqa: S311 -- demo data, not a secret
     sizes = {"acme": (64, 4.5), "globex": (20, 6.0), "initech": (18, 9.0)}
     scale = 4 if small else 1
+    # acme keeps 6 users a group when small: groups of 5 or more active users are compared for AI adoption.
+    users = {org_id: max(count // scale, 24 if org_id == "acme" else 1) for org_id, (count, _) in sizes.items()}
     orgs = [
-        DemoOrg(org_id, sizes[org_id][0] // scale, [_scaled(p, scale) for p in plans], sizes[org_id][1])
+        DemoOrg(org_id, users[org_id], [_scaled(p, scale) for p in plans], sizes[org_id][1])
         for org_id, plans in _plans(anchor).items()
     ]
     renewal = _scaled(RENEWAL, scale)
