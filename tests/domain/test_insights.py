@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from license_usage.domain.consumption import DayCounts, MonthCounts, PlanCounters
 from license_usage.domain.insights import (
     AdoptionInput,
     CreditsInput,
@@ -22,6 +23,7 @@ from license_usage.domain.insights import (
     DenialsInput,
     InactiveAssignments,
     Insight,
+    InsightFigures,
     InsightKind,
     MauInput,
     MauOverAllowanceEvidence,
@@ -30,6 +32,7 @@ from license_usage.domain.insights import (
     Opportunity,
     OpportunityKind,
     OverdraftInput,
+    RenewalAtRisk,
     RenewalInput,
     RenewalRiskInput,
     RenewalSizingEvidence,
@@ -41,7 +44,10 @@ from license_usage.domain.insights import (
     ai_low_adoption,
     credits_run_out,
     days_left,
+    denials_input,
+    digest_due,
     digest_items,
+    digest_notice,
     hard_limit_denials,
     inactive_assignments,
     insight_json,
@@ -51,6 +57,8 @@ from license_usage.domain.insights import (
     minor_units,
     nearest_rank_percentile,
     order_insights,
+    org_insights,
+    over_days,
     overdraft_opportunity,
     parse_currency,
     parse_unit_price,
@@ -59,14 +67,16 @@ from license_usage.domain.insights import (
     rank_renewals_at_risk,
     renewal_at_risk,
     renewal_days,
+    renewal_figures,
     renewal_sizing,
     seats_reclaimable,
     to_json_value,
     unit_price_of,
+    vendor_entries,
 )
 from license_usage.domain.plan_user import Mark, MarkKind, PlanUser
 from license_usage.domain.plans import Enforcement, Plan, PlanType
-from license_usage.domain.rollups import UNASSIGNED_GROUP, GroupConsumption
+from license_usage.domain.rollups import UNASSIGNED_GROUP, DayDenials, DayEvent, GroupConsumption, day_figures
 from license_usage.domain.timestamps import format_utc
 
 YEAR_START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -1114,3 +1124,188 @@ def test_renewals_at_risk_rank_soonest_end_then_lowest_utilization() -> None:
     ]
     ranked = rank_renewals_at_risk(r for r in found if r is not None)
     assert [r.plan_id for r in ranked] == ["soon-idle", "soon-busier", "late"]
+
+
+# ---------------------------------------------------------------------- ranking as text (the vendor index's order)
+
+
+def _reference_opportunity_order(items: list[Opportunity]) -> list[Opportunity]:
+    """The ranking as first written: a tuple per item (what the index's rank text must agree with)."""
+
+    def key(o: Opportunity) -> tuple[int, str, Decimal, int, str, str, str]:
+        if o.money is not None:
+            return (0, o.money.currency, -o.money.amount, -o.units, o.org_id, o.plan_id, o.kind.value)
+        return (1, "", Decimal(0), -o.units, o.org_id, o.plan_id, o.kind.value)
+
+    return sorted(items, key=key)
+
+
+ID_CHARS = "abcXYZ019._-"
+
+
+def _random_id(rng: random.Random) -> str:
+    return "".join(rng.choice(ID_CHARS) for _ in range(rng.randint(1, 4)))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_rank_text_orders_opportunities_as_the_ranking_does(seed: int) -> None:
+    rng = random.Random(seed)
+    items = []
+    for _ in range(rng.randint(1, 30)):
+        currency = rng.choice(["EUR", "USD", "JPY", "KWD", None])
+        units = rng.choice([1, 2, 10, 10**6, 10**15, rng.randint(1, 1000)])
+        money = Money.of(Fraction(rng.randint(0, 10**9), 1000), currency) if currency else None
+        kind = rng.choice(list(OpportunityKind))
+        items.append(Opportunity(kind, _random_id(rng), _random_id(rng), units, money))
+    assert rank_opportunities(items) == _reference_opportunity_order(items)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_rank_text_orders_renewals_at_risk_soonest_then_least_used(seed: int) -> None:
+    rng = random.Random(seed)
+    found = []
+    for _ in range(rng.randint(1, 20)):
+        ends = YEAR_START + timedelta(days=rng.randint(0, 3), microseconds=rng.choice([0, 1, 999_999]))
+        found.append(
+            RenewalAtRisk(
+                _random_id(rng),
+                _random_id(rng),
+                "seats",
+                "learn",
+                ends,
+                3,
+                100,
+                1,
+                Decimal(rng.randint(0, 399)) / 10,
+                None,
+            )
+        )
+    expected = sorted(found, key=lambda r: (r.ends_at, r.utilization_pct, r.org_id, r.plan_id))
+    assert rank_renewals_at_risk(found) == expected
+
+
+# ---------------------------------------------------------------------- from precomputed figures
+
+
+def _denied(day: str, users: list[str], at: str, distinct: int | None = None) -> DayDenials:
+    return DayDenials(len(users), frozenset(users), f"{day}T{at}.000000Z#e#a", distinct or len(set(users)))
+
+
+def test_denials_add_up_the_last_30_days_only() -> None:
+    plan = make_plan(PlanType.SEATS, 2, enforcement=Enforcement.HARD)
+    now = utc(2026, 6, 30, 12)
+    days = {
+        "2026-05-31": _denied("2026-05-31", ["old"], "10:00:00"),  # 30 days before: outside
+        "2026-06-01": _denied("2026-06-01", ["a", "b"], "09:00:00"),  # today − 29: inside
+        "2026-06-30": _denied("2026-06-30", ["b", "c", "c"], "11:59:59"),
+    }
+    found = denials_input(plan, days, 2, now)
+    assert (found.denials, found.distinct_users) == (5, 3)
+    assert found.last_denied_at == utc(2026, 6, 30, 11, 59, 59)
+    empty = denials_input(plan, {}, 2, now)
+    assert (empty.denials, empty.distinct_users, empty.last_denied_at) == (0, 0, None)
+
+
+def test_a_day_with_more_refused_users_than_it_keeps_still_counts_them() -> None:
+    plan = make_plan(PlanType.SEATS, 2, enforcement=Enforcement.HARD)
+    day = _denied("2026-06-30", ["a"], "10:00:00", distinct=1500)
+    assert denials_input(plan, {"2026-06-30": day}, 2, utc(2026, 6, 30, 12)).distinct_users == 1500
+
+
+def test_the_day_figures_keep_each_plans_refusals() -> None:
+    events = [
+        DayEvent("2026-06-30T10:00:00.000000Z#1#x", "seat.denied", user_id="a", plan_id="p-1"),
+        DayEvent("2026-06-30T11:00:00.000000Z#2#x", "seat.denied", user_id="a", plan_id="p-1"),
+        DayEvent("2026-06-30T09:00:00.000000Z#3#x", "seat.denied", user_id="b", plan_id="p-2"),
+        DayEvent("2026-06-30T12:00:00.000000Z#4#x", "seat.claimed", user_id="c", plan_id="p-1"),
+    ]
+    figures = day_figures(events, {})
+    assert figures.seat_denials["p-1"] == DayDenials(2, frozenset({"a"}), "2026-06-30T11:00:00.000000Z#2#x", 1)
+    assert figures.seat_denials["p-2"].denials == 1
+    assert set(figures.seat_denials) == {"p-1", "p-2"}
+
+
+def _seats_counters(days: dict[str, tuple[int, int]], seats_in_use: int) -> PlanCounters:
+    return PlanCounters(
+        seats_in_use=seats_in_use,
+        days={day: DayCounts(seats_taken=t, seats_released=r, seat_changes=t + r) for day, (t, r) in days.items()},
+    )
+
+
+def test_over_days_count_the_last_30_days_above_the_amount() -> None:
+    plan = make_plan(PlanType.SEATS, 2)
+    # 3 seats from 2026-06-10 on; one released on 2026-06-20 (2 left: not over from then).
+    counters = _seats_counters({"2026-06-10": (3, 0), "2026-06-20": (0, 1)}, 2)
+    now = utc(2026, 6, 30, 12)
+    assert over_days(plan, counters, now) == 11  # 10th to the 20th (the 20th started at 3)
+    assert over_days(plan, counters, utc(2026, 7, 25, 12)) == 0  # the window no longer holds them
+    mauc = make_plan(PlanType.MAUC, 10)
+    credits = PlanCounters(
+        months={"2026-06": MonthCounts(12)},
+        days={"2026-06-05": DayCounts(credits_used=10), "2026-06-28": DayCounts(credits_used=2)},
+    )
+    assert over_days(mauc, credits, now) == 3  # the 28th, 29th and today
+
+
+def test_a_plan_starting_today_has_at_most_one_over_day() -> None:
+    plan = make_plan(PlanType.SEATS, 1, start=utc(2026, 6, 30, 8))
+    assert over_days(plan, _seats_counters({"2026-06-30": (3, 0)}, 3), utc(2026, 6, 30, 12)) == 1
+
+
+def test_renewal_figures_from_the_counters() -> None:
+    now = utc(2026, 12, 1, 12)
+    seats = make_plan(PlanType.SEATS, 10)
+    counters = _seats_counters({"2026-08-01": (7, 0), "2026-11-01": (0, 3)}, 4)
+    assert renewal_figures(seats, counters, now) == SeatsPeak(7)  # the 90 days start on 2026-09-03
+    mauc = make_plan(PlanType.MAUC, 100, start=utc(2026, 11, 2))
+    days = PlanCounters(days={"2026-11-02": DayCounts(credits_used=5), "2026-12-01": DayCounts(credits_used=1)})
+    assert renewal_figures(mauc, days, now) == CreditsOverYear(6, 30)  # 2 November to 1 December
+
+
+def test_org_insights_come_from_the_plans_figures_alone() -> None:
+    now = utc(2026, 12, 1, 12)
+    seats = replace(make_plan(PlanType.SEATS, 4), unit_price="365.00", currency="EUR")
+    counters = replace(_seats_counters({"2026-11-01": (4, 0)}, 4), inactive_assignments=2, idle_user_ids=("u1", "u2"))
+    figures = InsightFigures(seats, counters, {}, renewed=False)
+    items = org_insights("org-1", [figures], [], now)
+    kinds = [item.kind for item in items]
+    assert kinds == [InsightKind.SEATS_RECLAIMABLE, InsightKind.RENEWAL_SIZING]  # warning, then info (31 days left)
+    reclaim = items[0].evidence
+    assert isinstance(reclaim, SeatsReclaimableEvidence)
+    assert reclaim.tied_up == Money(Decimal("62.00"), "EUR")  # 365 × 2 × 31 days ÷ 365
+    renewed = org_insights("org-1", [replace(figures, renewed=True)], [], now)
+    assert [item.kind for item in renewed] == [InsightKind.SEATS_RECLAIMABLE]
+    past = org_insights("org-1", [replace(figures, plan=replace(seats, end=utc(2026, 11, 30)))], [], now)
+    assert past == []
+
+
+def test_vendor_entries_hold_overdrafts_and_renewals_at_risk() -> None:
+    now = utc(2026, 12, 1, 12)
+    over = replace(make_plan(PlanType.SEATS, 2, plan_id="p-over"), unit_price="365.00", currency="EUR")
+    idle = make_plan(PlanType.SEATS, 100, plan_id="p-idle")
+    over_figures = InsightFigures(over, _seats_counters({"2026-11-01": (5, 0)}, 5), {}, False)
+    idle_figures = InsightFigures(idle, _seats_counters({"2026-11-01": (5, 0)}, 5), {}, False)
+    entries = vendor_entries([over_figures, idle_figures], [], now)
+    [opportunity] = entries.opportunities
+    assert (opportunity.kind, opportunity.plan_id, opportunity.units) == (OpportunityKind.OVERDRAFT, "p-over", 90)
+    assert opportunity.money == Money(Decimal("90.00"), "EUR")  # 365 × 90 unit-days ÷ 365
+    assert [r.plan_id for r in entries.renewals_at_risk] == ["p-idle"]  # 5 % used, 31 days left
+
+
+def test_the_digest_notice_is_once_per_week_and_set_of_items() -> None:
+    monday = utc(2026, 11, 30, 1)
+    item = seats_reclaimable(
+        SeatsReclaimableInput(make_plan(PlanType.SEATS, 4), 4, InactiveAssignments(2, ("u1", "u2"))), monday
+    )
+    assert item is not None
+    assert digest_due(monday)
+    assert not digest_due(monday + timedelta(days=1))
+    notice = digest_notice("org-1", [item], monday)
+    again = digest_notice("org-1", [item], monday + timedelta(hours=5))
+    next_week = digest_notice("org-1", [item], monday + timedelta(days=7))
+    assert notice.once_key == again.once_key != next_week.once_key
+    assert notice.data.insight_ids == (item.id,)
+    assert item.title in notice.message
+    assert item.action is not None
+    assert item.action.path in notice.message
+    assert len(notice.subject) < 100
