@@ -226,7 +226,7 @@ def test_license_ai_usage_export_has_its_weeks_and_the_xlsx_its_extra_sheets(
 
     _, content = download(api, org, {"report": "license_ai_usage", "format": "xlsx", **window})
     sheets = xlsx_sheets(content)
-    assert list(sheets) == ["license_ai_usage", "summary", "roles", "groups"]
+    assert list(sheets) == ["license_ai_usage", "summary", "roles", "groups", "insights"]
     summary = {(r[0], r[1]): r[2] for r in sheets["summary"][1:]}
     assert summary[("ai_actions", "total")] == report["ai_actions"]["total"]
     assert summary[("window", "freshness")] == report["freshness"]
@@ -235,6 +235,32 @@ def test_license_ai_usage_export_has_its_weeks_and_the_xlsx_its_extra_sheets(
         (g["group"] if not g["group"].startswith(FORMULA) else "'" + g["group"], g["active_users"], g["ai_actions"])
         for g in report["consumption_by_group"]
     )
+
+
+def test_the_xlsx_insights_sheet_holds_the_insights_the_api_answers(stack: Stack, api: Api) -> None:
+    org = new_org("xinsights")
+    key = create_key(stack, org)
+    start = now() - timedelta(days=60)
+    create_plan(
+        stack, org, type="seats", product="learn", amount=4, start=iso(start), unit_price="12.5", currency="EUR"
+    )
+    events = [login(f"idle-{n}", f"idle{n}@x.example", iso(now() - timedelta(days=40))) for n in range(3)]
+    assert send(stack, key, events).status_code == 200
+    roll_up(stack)
+    answer = api.get(f"/v1/orgs/{org}/insights", role="reporter", org_id=org).json()
+    assert [i["kind"] for i in answer["items"]] == ["seats.reclaimable"]
+    _, content = download(api, org, {"report": "license_ai_usage", "format": "xlsx", "timeframe": "this_month"})
+    sheet = xlsx_sheets(content)["insights"]
+    assert sheet[0] == [
+        *("severity", "kind", "plan_id", "title", "detail", "evidence"),
+        *("action_method", "action_path", "action_body", "id"),
+    ]
+    rows = [dict(zip(sheet[0], row, strict=True)) for row in sheet[1:]]
+    assert [(r["id"], r["kind"], r["severity"], r["title"]) for r in rows] == [
+        (i["id"], i["kind"], i["severity"], i["title"]) for i in answer["items"]
+    ]
+    assert json.loads(rows[0]["evidence"]) == answer["items"][0]["evidence"]
+    assert (rows[0]["action_method"], rows[0]["action_path"]) == ("DELETE", answer["items"][0]["action"]["path"])
 
 
 # ---------------------------------------------------------------------- links and access
