@@ -65,6 +65,7 @@ from license_usage.domain.insights import (
     plan_year_days,
     rank_opportunities,
     rank_renewals_at_risk,
+    recent_denials,
     renewal_at_risk,
     renewal_days,
     renewal_figures,
@@ -1199,17 +1200,18 @@ def test_denials_add_up_the_last_30_days_only() -> None:
         "2026-06-01": _denied("2026-06-01", ["a", "b"], "09:00:00"),  # today − 29: inside
         "2026-06-30": _denied("2026-06-30", ["b", "c", "c"], "11:59:59"),
     }
-    found = denials_input(plan, days, 2, now)
-    assert (found.denials, found.distinct_users) == (5, 3)
+    recent = recent_denials(days, now)
+    assert (recent.denials, recent.distinct_users) == (5, 3)
+    found = denials_input(plan, PlanCounters(seats_in_use=2, recent_denials=recent))
+    assert (found.denials, found.distinct_users, found.seats_in_use) == (5, 3, 2)
     assert found.last_denied_at == utc(2026, 6, 30, 11, 59, 59)
-    empty = denials_input(plan, {}, 2, now)
+    empty = denials_input(plan, PlanCounters(recent_denials=recent_denials({}, now)))
     assert (empty.denials, empty.distinct_users, empty.last_denied_at) == (0, 0, None)
 
 
 def test_a_day_with_more_refused_users_than_it_keeps_still_counts_them() -> None:
-    plan = make_plan(PlanType.SEATS, 2, enforcement=Enforcement.HARD)
     day = _denied("2026-06-30", ["a"], "10:00:00", distinct=1500)
-    assert denials_input(plan, {"2026-06-30": day}, 2, utc(2026, 6, 30, 12)).distinct_users == 1500
+    assert recent_denials({"2026-06-30": day}, utc(2026, 6, 30, 12)).distinct_users == 1500
 
 
 def test_the_day_figures_keep_each_plans_refusals() -> None:
@@ -1266,7 +1268,7 @@ def test_org_insights_come_from_the_plans_figures_alone() -> None:
     now = utc(2026, 12, 1, 12)
     seats = replace(make_plan(PlanType.SEATS, 4), unit_price="365.00", currency="EUR")
     counters = replace(_seats_counters({"2026-11-01": (4, 0)}, 4), inactive_assignments=2, idle_user_ids=("u1", "u2"))
-    figures = InsightFigures(seats, counters, {}, renewed=False)
+    figures = InsightFigures(seats, counters, renewed=False)
     items = org_insights("org-1", [figures], [], now)
     kinds = [item.kind for item in items]
     assert kinds == [InsightKind.SEATS_RECLAIMABLE, InsightKind.RENEWAL_SIZING]  # warning, then info (31 days left)
@@ -1283,8 +1285,8 @@ def test_vendor_entries_hold_overdrafts_and_renewals_at_risk() -> None:
     now = utc(2026, 12, 1, 12)
     over = replace(make_plan(PlanType.SEATS, 2, plan_id="p-over"), unit_price="365.00", currency="EUR")
     idle = make_plan(PlanType.SEATS, 100, plan_id="p-idle")
-    over_figures = InsightFigures(over, _seats_counters({"2026-11-01": (5, 0)}, 5), {}, False)
-    idle_figures = InsightFigures(idle, _seats_counters({"2026-11-01": (5, 0)}, 5), {}, False)
+    over_figures = InsightFigures(over, _seats_counters({"2026-11-01": (5, 0)}, 5), False)
+    idle_figures = InsightFigures(idle, _seats_counters({"2026-11-01": (5, 0)}, 5), False)
     entries = vendor_entries([over_figures, idle_figures], [], now)
     [opportunity] = entries.opportunities
     assert (opportunity.kind, opportunity.plan_id, opportunity.units) == (OpportunityKind.OVERDRAFT, "p-over", 90)

@@ -27,6 +27,7 @@ from license_usage.domain.consumption import (
     FORECAST_WINDOW_DAYS,
     INACTIVE_AFTER_DAYS,
     PlanCounters,
+    RecentDenials,
     consumed_at,
     forecast_exhausted_on,
     seat_days,
@@ -1061,13 +1062,12 @@ def rank_renewals_at_risk(items: Iterable[RenewalAtRisk]) -> list[RenewalAtRisk]
 class InsightFigures:
     """What the rollups and counters keep of one plan, as the insights read it:
     - ``counters``: the plan's counters with the rollup's seat swings (``usecases.usage.counters_of``),
-      the idle seat holders included (the daily rollup's ``inactive_assignments``);
-    - ``denials``: the rollup's refused logins and claims per UTC day of ``denial_window(now)``;
+      the idle seat holders and the refused seats of the last 30 days included (the daily rollup's
+      ``inactive_assignments`` and ``recent_denials``);
     - ``renewed``: ``notifications.is_renewed(plan, plans_of_org)``."""
 
     plan: Plan
     counters: PlanCounters
-    denials: Mapping[str, DayDenials]
     renewed: bool
 
 
@@ -1077,18 +1077,28 @@ def denial_window(now: datetime) -> tuple[date, date]:
     return today - timedelta(days=DENIAL_WINDOW_DAYS - 1), today
 
 
-def denials_input(plan: Plan, days: Mapping[str, DayDenials], seats_in_use: int, now: datetime) -> DenialsInput:
+def recent_denials(days: Mapping[str, DayDenials], now: datetime) -> RecentDenials:
+    """The daily rollup's summary of a plan's refusals over ``denial_window(now)`` (from its days'
+    ``DayDenials``): the count, the distinct users, the latest."""
     first, last = (d.isoformat() for d in denial_window(now))
     kept = [d for day, d in days.items() if first <= day <= last]
     users = frozenset().union(*(d.user_ids for d in kept)) if kept else frozenset()
-    latest = max((d.last_order_key for d in kept), default=None)
-    return DenialsInput(
-        plan=plan,
+    return RecentDenials(
         denials=sum(d.denials for d in kept),
         # Exact unless a day refused more users than it keeps ids of (then at least that day's count).
         distinct_users=max([len(users), *(d.distinct_users for d in kept)]),
-        last_denied_at=order_key_instant(latest) if latest else None,
-        seats_in_use=seats_in_use,
+        last_order_key=max((d.last_order_key for d in kept), default=None),
+    )
+
+
+def denials_input(plan: Plan, counters: PlanCounters) -> DenialsInput:
+    recent = counters.recent_denials
+    return DenialsInput(
+        plan=plan,
+        denials=recent.denials,
+        distinct_users=recent.distinct_users,
+        last_denied_at=order_key_instant(recent.last_order_key) if recent.last_order_key else None,
+        seats_in_use=counters.seats_in_use,
     )
 
 
@@ -1125,7 +1135,7 @@ def plan_insights(figures: InsightFigures, now: datetime) -> list[Insight]:
     if plan.type is PlanType.SEATS:
         inactive = InactiveAssignments(counters.inactive_assignments, counters.idle_user_ids)
         found.append(seats_reclaimable(SeatsReclaimableInput(plan, counters.seats_in_use, inactive, price), now))
-        found.append(hard_limit_denials(denials_input(plan, figures.denials, counters.seats_in_use, now), now))
+        found.append(hard_limit_denials(denials_input(plan, counters), now))
     if plan.type is PlanType.MAUC:
         used = sum(counts.active_users for counts in counters.months.values())
         credits = CreditsInput(plan, used, credits_last_30_days(counters, now), price)

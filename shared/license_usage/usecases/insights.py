@@ -15,20 +15,18 @@ from aws_lambda_powertools import Logger
 from license_usage.domain.insights import (
     Insight,
     InsightFigures,
-    denial_window,
     digest_items,
     org_insights,
     vendor_entries,
 )
 from license_usage.domain.notifications import is_renewed
-from license_usage.domain.plans import PlanStatus, PlanType
+from license_usage.domain.plans import PlanStatus
 from license_usage.domain.timestamps import display_utc, format_utc_seconds
 from license_usage.store import insights as stored
 from license_usage.store.dirty_days import dirty_days_of
 from license_usage.store.pages import Page
 from license_usage.store.plans import plans_of_org
 from license_usage.store.rollups import data_as_of, rolled_up_sections
-from license_usage.store.seat_swings import day_denials
 from license_usage.usecases.usage import counters_of, freshness_of
 
 logger = Logger(child=True)
@@ -39,14 +37,8 @@ ADOPTION_TIMEFRAME = "last_30_days"  # ai.low_adoption reads the rollup's sectio
 def insight_figures(org_id: str, now: datetime) -> list[InsightFigures]:
     """The precomputed figures of the organization's current plans."""
     plans = plans_of_org(org_id)
-    first, last = denial_window(now)
     return [
-        InsightFigures(
-            plan=plan,
-            counters=counters_of(plan),
-            denials=day_denials(plan.plan_id, first, last) if plan.type is PlanType.SEATS else {},
-            renewed=is_renewed(plan, plans),
-        )
+        InsightFigures(plan=plan, counters=counters_of(plan), renewed=is_renewed(plan, plans))
         for plan in plans
         if plan.status_at(now) is PlanStatus.CURRENT
     ]

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from aws_lambda_powertools import Logger
 
 from license_usage.domain.directory import DirectoryChange, end_of_day_key, latest_groups, roles_distribution
-from license_usage.domain.insights import inactive_assignments
+from license_usage.domain.insights import denial_window, inactive_assignments, recent_denials
 from license_usage.domain.plan_user import latest_logins
 from license_usage.domain.plans import Enforcement, Plan, PlanType
 from license_usage.domain.rollups import day_figures
@@ -31,7 +31,7 @@ from license_usage.store.rollups import (
     save_roles,
     set_data_as_of,
 )
-from license_usage.store.seat_swings import save_day_denials, save_seat_swing
+from license_usage.store.seat_swings import day_denials, save_day_denials, save_seat_swing
 from license_usage.store.users import apply_directory_change, settle_group, user_histories, users_by_id
 from license_usage.usecases.insights import finish_vendor_refresh, refresh_vendor_insights
 from license_usage.usecases.report import activity_sections
@@ -142,13 +142,16 @@ def recompute_roles(org_id: str, since: date, histories: dict[str, list[Director
 
 
 def refresh_inactive_assignments(org_id: str, now: datetime, report: RollupReport) -> None:
-    """SPEC §2: a seat held by a user with no login in the last 30 days (and, for SPEC §11, the
-    first 100 of their holders)."""
+    """SPEC §2: a seat held by a user with no login in the last 30 days; and for SPEC §11 the first
+    100 of their holders, and the seats the plan refused in the last 30 days."""
     for plan in plans_of_org(org_id):
         if plan.type is PlanType.SEATS and plan.covers(now):
             holders = [user for user in all_plan_users(plan.plan_id) if user.holds_seat]
             inactive = inactive_assignments(holders, now)
-            set_assignment_activity(plan.plan_id, inactive.count, len(holders) - inactive.count, inactive.user_ids)
+            refused = recent_denials(day_denials(plan.plan_id, *denial_window(now)), now)
+            set_assignment_activity(
+                plan.plan_id, inactive.count, len(holders) - inactive.count, inactive.user_ids, refused
+            )
             report.inactive_assignments[plan.plan_id] = inactive.count
 
 
