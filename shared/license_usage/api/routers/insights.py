@@ -25,7 +25,7 @@ from license_usage.api.models.insights import (
     VendorInsightList,
 )
 from license_usage.domain import access
-from license_usage.domain.insights import Insight, InsightKind, to_json_value
+from license_usage.domain.insights import Insight, InsightKind, insight_json, to_json_value
 from license_usage.domain.timestamps import utc_now
 from license_usage.store.insights import VendorEntry
 from license_usage.usecases.insights import insights_of, vendor_insights
@@ -43,18 +43,10 @@ _EVIDENCE: dict[InsightKind, type[Evidence]] = {
 
 
 def insight_out(item: Insight) -> InsightOut:
-    return InsightOut.model_validate(
-        {
-            "id": item.id,
-            "kind": item.kind.value,
-            "severity": item.severity.value,
-            "plan_id": item.plan_id,
-            "title": item.title,
-            "detail": item.detail,
-            "evidence": _EVIDENCE[item.kind].model_validate(to_json_value(item.evidence)),
-            "action": to_json_value(item.action),
-        }
-    )
+    """The item as ``domain.insights.insight_json`` writes it, its evidence checked against its
+    kind's model."""
+    shape = insight_json(item)
+    return InsightOut.model_validate({**shape, "evidence": _EVIDENCE[item.kind].model_validate(shape["evidence"])})
 
 
 @router.get("/v1/orgs/<org_id>/insights", summary="Recommendations with their evidence and the call that acts on them")
