@@ -82,6 +82,7 @@ bench: tools
 	$(BIN)/python -m bench.activity
 	$(BIN)/python -m bench.export
 	$(BIN)/python -m bench.partitions
+	$(BIN)/python -m bench.insights
 
 clean:
 	rm -rf $(VENV) .local
