@@ -5,22 +5,35 @@ screenshots go to tests/artifacts/ (git-ignored)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Request, sync_playwright
 
 from tests.support import ROOT, Stack, roll_up
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 WIDTHS = {"phone": (390, 844), "desktop": (1280, 900)}
-ORG_VIEWS = ["usage", "seats", "report", "activity", "users", "exports", "notifications", "audit"]
+ORG_VIEWS = ["usage", "seats", "report", "insights", "activity", "users", "exports", "notifications", "audit"]
+VENDOR_VIEWS = {"vendor": "Vendor", "opportunities": "Opportunities"}
+# The insight kinds the small demo gives acme (SPEC §11).
+ACME_KINDS = {
+    "credits.run_out",
+    "mau.over_allowance",
+    "hard_limit.denials",
+    "seats.reclaimable",
+    "renewal.sizing",
+    "ai.low_adoption",
+}
 
 
 def run_demo(stack: Stack) -> str:
@@ -82,10 +95,31 @@ class Session:
         self.page.wait_for_timeout(250)  # charts draw on the next animation frame
         return self.page
 
+    def reload(self) -> Page:
+        """Load the page again (the same view; the token stays in the tab's session storage)."""
+        self.page.reload()
+        self.page.wait_for_selector("nav.tabs a")
+        self.page.wait_for_function(
+            "() => !document.querySelector('main .state') || "
+            "!document.querySelector('main .state').textContent.startsWith('Loading')"
+        )
+        return self.page
+
     def api(self, path: str) -> Any:
         answer = requests.get(f"{self.stack.url}{path}", headers={"Authorization": f"Bearer {self.token}"}, timeout=60)
         assert answer.status_code == 200, answer.text
         return answer.json()
+
+    def writes(self) -> list[tuple[str, str]]:
+        """From now on, every request the page sends that is not a GET, as (method, URL)."""
+        sent: list[tuple[str, str]] = []
+
+        def on_request(request: Request) -> None:
+            if request.method != "GET":
+                sent.append((request.method, request.url))
+
+        self.page.on("request", on_request)
+        return sent
 
     def close(self) -> None:
         self.context.close()
@@ -113,10 +147,13 @@ def test_every_view_renders_at_phone_and_desktop_width(demo: Stack, browser: Bro
         assert fits_width(page), f"{view} scrolls sideways at {width} width"
         page.screenshot(path=str(ARTIFACTS / f"{view}-{width}.png"), full_page=True)
     vendor = Session(browser, demo, "vendor_admin", None, WIDTHS[width])
-    page = vendor.open("vendor")
-    assert page.locator("main .state.error").count() == 0
-    assert fits_width(page)
-    page.screenshot(path=str(ARTIFACTS / f"vendor-{width}.png"), full_page=True)
+    assert vendor.page.locator("nav.tabs a").all_inner_texts() == list(VENDOR_VIEWS.values())
+    for view in VENDOR_VIEWS:
+        page = vendor.open(view)
+        assert page.locator("main h1").count() == 1, view
+        assert page.locator("main .state.error").count() == 0, (view, page.locator("main").inner_text()[:500])
+        assert fits_width(page), f"{view} scrolls sideways at {width} width"
+        page.screenshot(path=str(ARTIFACTS / f"{view}-{width}.png"), full_page=True)
     assert admin.errors == []
     assert vendor.errors == []
     admin.close()
@@ -218,6 +255,263 @@ def test_an_admin_releases_a_seat_after_confirming(demo: Stack, browser: Browser
     page.wait_for_selector("p.msg.ok")
     assert f"Released the seat of {user}" in page.locator("p.msg.ok").inner_text()
     assert admin.api(f"/v1/orgs/globex/plans/{seats['plan_id']}/usage")["consumed"] == before - 1
+    admin.close()
+
+
+def shown(value: Any) -> str:
+    """An evidence figure as the Insights panel writes it (web/js/insights.js)."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return n(value)
+    if isinstance(value, dict) and set(value) == {"amount", "currency"}:
+        return f"{value['amount']} {value['currency']}"
+    if isinstance(value, str) and re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", value):
+        return f"{value[:10]} {value[11:16]} UTC"
+    return str(value)
+
+
+def assert_evidence_shown(card: Locator, evidence: dict[str, Any]) -> None:
+    """Every field of the evidence is a row of the card's evidence table, in the API's order, with
+    the API's figure: money as "12.00 EUR", lists as lists, lists of rows as a small table."""
+    rows = card.locator("table.evidence > tbody > tr")
+    assert [rows.nth(i).get_attribute("data-field") for i in range(rows.count())] == list(evidence)
+    for field, value in evidence.items():
+        cell = card.locator(f'table.evidence > tbody > tr[data-field="{field}"] > td')
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            lines = cell.locator("table.mini tbody tr")
+            assert lines.count() == len(value), field
+            for i, line in enumerate(value):
+                assert lines.nth(i).locator("td").all_inner_texts() == [shown(v) for v in line.values()], field
+        elif isinstance(value, list):
+            assert [t.strip() for t in cell.locator("li").all_text_contents()] == [shown(v) for v in value], field
+        else:
+            assert cell.inner_text().strip() == shown(value), (field, value)
+
+
+def cards_of(page: Page) -> Locator:
+    return page.locator("main article.insight")
+
+
+def test_the_insights_panel_shows_the_apis_items_and_evidence(demo: Stack, browser: Browser) -> None:
+    admin = Session(browser, demo, "org_admin", "acme", WIDTHS["desktop"])
+    answer = admin.api("/v1/orgs/acme/insights")
+    items = answer["items"]
+    assert {i["kind"] for i in items} >= ACME_KINDS  # the demo holds every kind for acme
+    page = admin.open("insights")
+    badge = page.locator("main .badge").first.inner_text()
+    assert "Data as of" in badge
+    assert answer["freshness"] in badge
+    cards = cards_of(page)
+    assert cards.count() == len(items)
+    assert [cards.nth(i).get_attribute("data-insight-id") for i in range(cards.count())] == [i["id"] for i in items]
+    assert cards.locator("h2").all_inner_texts() == [i["title"] for i in items]
+    shown_kinds = {cards.nth(i).get_attribute("data-kind") for i in range(cards.count())}
+    assert shown_kinds >= ACME_KINDS
+    for item in items:
+        card = page.locator(f'article.insight[data-insight-id="{item["id"]}"]')
+        # Severity in words, not colour only; critical first, then warning, then info.
+        assert item["severity"] in card.locator(".severity").inner_text().lower()
+        assert card.locator("p.detail").inner_text() == item["detail"]
+        assert_evidence_shown(card, item["evidence"])
+        buttons = card.get_by_role("button")
+        if item["kind"] == "seats.reclaimable":
+            ids = item["evidence"]["user_ids"]
+            assert buttons.all_inner_texts() == [f"Release the {len(ids)} idle seats"]
+            assert item["action"]["summary"] in card.inner_text()
+        else:
+            # renewal.sizing is the vendor's call: an org admin reads the suggestion, gets no button.
+            assert buttons.count() == 0, item["kind"]
+        if item["kind"] == "renewal.sizing":
+            assert f"renew with an amount of {n(item['action']['body']['amount'])}" in card.inner_text()
+    severities = [i["severity"] for i in items]
+    assert severities == sorted(severities, key=["critical", "warning", "info"].index)
+    # The figures the cards are about, spelled out.
+    by_kind = {i["kind"]: i for i in items}
+    seats = page.locator(f'article[data-insight-id="{by_kind["seats.reclaimable"]["id"]}"]')
+    idle = by_kind["seats.reclaimable"]["evidence"]
+    assert seats.locator('tr[data-field="idle_seats"] td').inner_text() == n(idle["idle_seats"])
+    assert seats.locator('tr[data-field="user_ids"] li').count() == len(idle["user_ids"])
+    if idle["tied_up"] is not None:
+        assert f"{idle['tied_up']['amount']} {idle['tied_up']['currency']}" in seats.inner_text()
+    credits = page.locator(f'article[data-insight-id="{by_kind["credits.run_out"]["id"]}"]')
+    forecast = by_kind["credits.run_out"]["evidence"]["forecast_exhausted_on"]
+    assert credits.locator('tr[data-field="forecast_exhausted_on"] td').inner_text() == forecast
+    denials = page.locator(f'article[data-insight-id="{by_kind["hard_limit.denials"]["id"]}"]')
+    refused = by_kind["hard_limit.denials"]["evidence"]
+    assert denials.locator('tr[data-field="denials"] td').inner_text() == n(refused["denials"])
+    assert denials.locator('tr[data-field="distinct_users"] td').inner_text() == n(refused["distinct_users"])
+    months = by_kind["mau.over_allowance"]["evidence"]["last_complete_months"]
+    mau = page.locator(f'article[data-insight-id="{by_kind["mau.over_allowance"]["id"]}"]')
+    assert mau.locator("table.mini tbody tr td:first-child").all_inner_texts() == [m["month"] for m in months]
+    page.screenshot(path=str(ARTIFACTS / "insights-acme.png"), full_page=True)
+    assert admin.errors == []
+    admin.close()
+
+
+def test_the_vendor_sees_opportunities_and_renewals_at_risk_ranked(demo: Stack, browser: Browser) -> None:
+    vendor = Session(browser, demo, "vendor_admin", None, WIDTHS["desktop"])
+    opportunities = vendor.api("/v1/insights?category=opportunity&limit=1000")["items"]
+    renewals = vendor.api("/v1/insights?category=renewal_at_risk&limit=1000")["items"]
+    assert opportunities[0]["org_id"] == "globex"  # the demo's overdraft organization, priced
+    assert opportunities[0]["money"]["currency"] == "EUR"
+    page = vendor.open("opportunities")
+    assert "Data as of" in page.locator("main .badge").first.inner_text()
+    rows = page.locator("#opportunities tbody tr")
+    assert rows.count() == len(opportunities)
+    first = rows.first.locator("td").all_inner_texts()
+    assert first[0] == "1"
+    assert first[1] == "globex"
+    assert first[2] == opportunities[0]["plan_id"]
+    assert first[-1] == f"{opportunities[0]['money']['amount']} EUR"
+    # The API's ranking, kept: rank numbers and organizations in its order.
+    assert page.locator("#opportunities tbody td.rank").all_inner_texts() == [
+        str(k) for k in range(1, len(opportunities) + 1)
+    ]
+    assert page.locator("#opportunities tbody tr td:nth-child(2)").all_inner_texts() == [
+        o["org_id"] for o in opportunities
+    ]
+    assert (
+        page.locator("#opportunities tbody tr td:nth-child(5)")
+        .all_inner_texts()[0]
+        .startswith(n(opportunities[0]["units"]))
+    )
+    shown_renewals = page.locator("#renewals tbody tr td:nth-child(2)").all_inner_texts()
+    assert shown_renewals == [r["org_id"] for r in renewals]
+    assert "initech" in shown_renewals
+    at_risk = next(r for r in renewals if r["org_id"] == "initech")
+    row = page.locator("#renewals tbody tr").nth(shown_renewals.index("initech")).locator("td").all_inner_texts()
+    assert row[3:7] == [
+        at_risk["ends_at"][:10],
+        n(at_risk["days_left"]),
+        f"{n(at_risk['consumed'])} of {n(at_risk['amount'])}",
+        f"{at_risk['utilization_pct']} %",
+    ]
+    assert page.locator("main .chart svg").count() == 1  # the top opportunities by money
+
+    # Paging by next_cursor: two a page, "More" until the API has no more; the ranks continue.
+    page = vendor.open("opportunities", "?limit=2")
+    more = page.locator("#opportunities-panel").get_by_role("button", name="More")
+    assert page.locator("#opportunities tbody tr").count() == min(2, len(opportunities))
+    clicks = 0
+    while more.is_visible():
+        count = page.locator("#opportunities tbody tr").count()
+        more.click()
+        page.wait_for_function(f"document.querySelectorAll('#opportunities tbody tr').length > {count}")
+        clicks += 1
+    assert clicks == (len(opportunities) - 1) // 2
+    assert page.locator("#opportunities tbody tr td:nth-child(2)").all_inner_texts() == [
+        o["org_id"] for o in opportunities
+    ]
+    assert page.locator("#opportunities tbody td.rank").all_inner_texts()[-1] == str(len(opportunities))
+
+    # A renewal.sizing action is the vendor's: the button asks first; Cancel sends nothing.
+    sizing = next(i for i in vendor.api("/v1/orgs/initech/insights")["items"] if i["kind"] == "renewal.sizing")
+    plans_before = vendor.api("/v1/orgs/initech/plans")["items"]
+    page = vendor.open("insights", "?org=initech")
+    writes = vendor.writes()
+    card = page.locator(f'article[data-insight-id="{sizing["id"]}"]')
+    card.get_by_role("button", name=f"Renew with an amount of {n(sizing['action']['body']['amount'])}").click()
+    dialog = page.get_by_role("dialog")
+    assert sizing["action"]["summary"] in dialog.inner_text()
+    dialog.get_by_role("button", name="Cancel").click()
+    assert page.locator("dialog").count() == 0
+    assert writes == []
+    assert vendor.api("/v1/orgs/initech/plans")["items"] == plans_before
+    assert vendor.errors == []
+    vendor.close()
+
+
+def test_a_reporter_sees_the_insights_but_no_release_button(demo: Stack, browser: Browser) -> None:
+    reporter = Session(browser, demo, "reporter", "acme", WIDTHS["phone"])
+    assert "Insights" in reporter.page.locator("nav.tabs a").all_inner_texts()
+    items = reporter.api("/v1/orgs/acme/insights")["items"]
+    page = reporter.open("insights")
+    assert cards_of(page).count() == len(items)
+    reclaimable = next(i for i in items if i["kind"] == "seats.reclaimable")
+    card = page.locator(f'article[data-insight-id="{reclaimable["id"]}"]')
+    assert_evidence_shown(card, reclaimable["evidence"])  # the evidence, but nothing to press
+    assert card.get_by_role("button").count() == 0
+    assert "An organization admin can release these seats." in card.inner_text()
+    assert page.locator("main article.insight button").count() == 0
+    assert fits_width(page)
+    # An organization with nothing to recommend says so plainly.
+    nobody = Session(browser, demo, "reporter", f"quiet-{uuid.uuid4().hex[:8]}", WIDTHS["phone"])
+    page = nobody.open("insights")
+    assert cards_of(page).count() == 0
+    assert "No insights right now" in page.locator("main .state").inner_text()
+    assert reporter.errors == []
+    assert nobody.errors == []
+    reporter.close()
+    nobody.close()
+
+
+def test_an_admin_releases_the_idle_seats_of_an_insight_after_confirming(demo: Stack, browser: Browser) -> None:
+    # initech, not acme or globex: the other tests read their figures (and release a globex seat).
+    admin = Session(browser, demo, "org_admin", "initech", WIDTHS["phone"])
+    item = next(i for i in admin.api("/v1/orgs/initech/insights")["items"] if i["kind"] == "seats.reclaimable")
+    users = item["evidence"]["user_ids"]
+    assert len(users) >= 2
+    plan = item["plan_id"]
+    product = item["action"]["path"].split("?product=")[1]
+    before = admin.api(f"/v1/orgs/initech/plans/{plan}/usage")["consumed"]
+    page = admin.open("insights")
+    writes = admin.writes()
+    card = page.locator(f'article[data-insight-id="{item["id"]}"]')
+    button = card.get_by_role("button", name=f"Release the {len(users)} idle seats")
+
+    # Asked first: the dialog lists whom it releases; Cancel (and Escape) change nothing.
+    button.click()
+    dialog = page.get_by_role("dialog")
+    assert dialog.is_visible()
+    assert [t.strip() for t in dialog.locator("li").all_text_contents()] == users
+    assert page.evaluate("document.activeElement.textContent") == "Cancel"  # keyboard: the safe choice first
+    dialog.get_by_role("button", name="Cancel").click()
+    assert page.locator("dialog").count() == 0
+    button.click()
+    assert page.get_by_role("dialog").is_visible()
+    page.keyboard.press("Escape")
+    assert page.locator("dialog").count() == 0
+    page.wait_for_timeout(300)
+    assert writes == []
+    again = next(i for i in admin.api("/v1/orgs/initech/insights")["items"] if i["kind"] == "seats.reclaimable")
+    assert again["evidence"]["user_ids"] == users
+    assert admin.api(f"/v1/orgs/initech/plans/{plan}/usage")["consumed"] == before
+
+    # Confirmed: one DELETE per listed user, with progress, then the result.
+    status = card.locator('p[role="status"]')
+    status.evaluate(
+        "node => { window.statuses = []; new MutationObserver(() => window.statuses.push(node.textContent))"
+        ".observe(node, {childList: true, characterData: true, subtree: true}); }"
+    )
+    button.click()
+    page.get_by_role("dialog").get_by_role("button", name="Release").click()
+    # "Released …" ends it, also when some were not released.
+    card.locator('p[role="status"]', has_text=re.compile(r"^Released ")).wait_for(timeout=60_000)
+    assert status.inner_text() == f"Released {len(users)} seats; the insight disappears after the next daily rollup."
+    progress = page.evaluate("window.statuses")
+    assert [f"Releasing {k} of {len(users)}…" for k in range(1, len(users) + 1)] == [
+        p for p in progress if p.startswith("Releasing")
+    ]
+    expected = [("DELETE", f"{demo.url}/v1/orgs/initech/seats/{quote(u, safe='')}?product={product}") for u in users]
+    assert writes == expected
+    assert expected[0][1] == f"{demo.url}{item['action']['path']}"  # built exactly as the action's path
+    assert admin.api(f"/v1/orgs/initech/plans/{plan}/usage")["consumed"] == before - len(users)
+    holders = {u["user_id"]: u for u in admin.api(f"/v1/orgs/initech/plans/{plan}/users?limit=1000")["items"]}
+    assert all(holders[u]["seat_reason"] is None for u in users)
+    log = admin.api(f"/v1/orgs/initech/plans/{plan}/activity?type=seat.released&limit=100")["items"]
+    assert {e["user_id"] for e in log} >= set(users)
+    page.screenshot(path=str(ARTIFACTS / "insights-released.png"), full_page=True)
+
+    # After the daily rollup the insight is gone, from the API and from the panel.
+    roll_up(demo)
+    assert all(i["kind"] != "seats.reclaimable" for i in admin.api("/v1/orgs/initech/insights")["items"])
+    page = admin.reload()
+    assert page.locator("main h1").inner_text() == "Insights"
+    assert page.locator('main article.insight[data-kind="seats.reclaimable"]').count() == 0
+    assert admin.errors == []
     admin.close()
 
 

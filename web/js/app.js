@@ -3,6 +3,7 @@
 import { disposeCharts } from "./charts.js";
 import { finishSignIn, loadConfig, signIn } from "./cognito.js";
 import { api, claimsOf, clearCache, el, keepToken, signOut, stateBox, takeToken } from "./core.js";
+import { insightsView, opportunitiesView } from "./insights.js";
 import {
   activityView,
   auditView,
@@ -21,12 +22,14 @@ const VIEWS = [
   { id: "usage", label: "Usage", roles: ["org_admin", "reporter", "vendor_admin"], org: true, render: usageView },
   { id: "seats", label: "Seat history", roles: ["org_admin", "reporter", "vendor_admin"], org: true, render: seatsView },
   { id: "report", label: "License & AI report", roles: ["org_admin", "reporter", "vendor_admin"], org: true, render: reportView },
+  { id: "insights", label: "Insights", roles: ["org_admin", "reporter", "vendor_admin"], org: true, render: insightsView },
   { id: "activity", label: "Activity", roles: ["org_admin", "reporter", "vendor_admin"], org: true, render: activityView },
   { id: "users", label: "Users", roles: ["org_admin", "reporter", "vendor_admin"], org: true, render: usersView },
   { id: "exports", label: "Exports", roles: ["org_admin", "reporter", "vendor_admin"], org: true, render: exportsView },
   { id: "notifications", label: "Notifications", roles: ["org_admin", "vendor_admin"], org: true, render: notificationsView },
   { id: "audit", label: "Audit trail", roles: ["org_admin", "vendor_admin"], org: true, render: auditView },
   { id: "vendor", label: "Vendor", roles: ["vendor_admin"], org: false, render: vendorView },
+  { id: "opportunities", label: "Opportunities", roles: ["vendor_admin"], org: false, render: opportunitiesView },
 ];
 const ABILITIES = {
   export: ["org_admin", "reporter", "vendor_admin"],
