@@ -31,6 +31,7 @@ ORG_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("GET", "/v1/orgs/{org}/reports/license-ai-usage", frozenset({"vendor_admin", "org_admin", "reporter"})),
     ("GET", "/v1/orgs/{org}/plans/{plan}/seat-history", frozenset({"vendor_admin", "org_admin", "reporter"})),
     ("GET", "/v1/orgs/{org}/plans/{plan}/activity", frozenset({"vendor_admin", "org_admin", "reporter"})),
+    ("GET", "/v1/orgs/{org}/insights", frozenset({"vendor_admin", "org_admin", "reporter"})),
     ("GET", "/v1/orgs/{org}/notifications", frozenset({"vendor_admin", "org_admin"})),
     ("GET", "/v1/orgs/{org}/notification-subscriptions", frozenset({"vendor_admin", "org_admin"})),
     ("POST", "/v1/orgs/{org}/notification-subscriptions", frozenset({"vendor_admin", "org_admin"})),
@@ -57,6 +58,7 @@ ORG_ROUTES: list[tuple[str, str, frozenset[str]]] = [
 GLOBAL_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("POST", "/v1/events", frozenset({"ingest_key"})),
     ("GET", "/v1/overdrafts", frozenset({"vendor_admin"})),
+    ("GET", "/v1/insights", frozenset({"vendor_admin"})),
     ("GET", "/v1/orgs", frozenset({"vendor_admin"})),
 ]
 CALLERS = [

@@ -83,7 +83,7 @@ def test_idle_seats_are_reclaimable_with_their_cost_and_releasing_them_removes_t
     assert usage(stack, org, plan_id)["inactive_assignments"] == 0
 
 
-def test_a_login_exactly_within_30_days_keeps_the_seat_from_being_idle(stack: Stack) -> None:
+def test_a_login_just_inside_the_30_days_keeps_the_seat_from_being_idle(stack: Stack) -> None:
     org = new_org("edge")
     key = create_key(stack, org)
     create_plan(stack, org, type="seats", product="learn", amount=10, start=iso(now() - timedelta(days=60)))
@@ -323,8 +323,26 @@ def test_the_vendor_ranks_priced_overdrafts_by_money_then_renewals_at_risk(stack
 
 
 def test_a_vendor_cursor_from_another_list_is_refused(stack: Stack) -> None:
-    answer = requests.get(f"{stack.url}/v1/insights?cursor=abc.def", headers=vendor(stack), timeout=60)
-    assert answer.status_code == 400, answer.text
+    forged = requests.get(f"{stack.url}/v1/insights?cursor=abc.def", headers=vendor(stack), timeout=60)
+    assert forged.status_code == 400, forged.text
+    for n in range(2):  # at least two opportunities, so the first page of one has a cursor
+        org = new_org(f"cursor{n}")
+        key = create_key(stack, org)
+        create_plan(stack, org, type="seats", product="learn", amount=1, start=iso(now() - timedelta(days=5)))
+        sent(
+            stack,
+            key,
+            [login(f"c-{u}", f"c{u}@x.example", iso(now() - timedelta(hours=2, minutes=u))) for u in range(3)],
+        )
+    roll_up(stack)
+    first = requests.get(f"{stack.url}/v1/insights?category=opportunity&limit=1", headers=vendor(stack), timeout=60)
+    cursor = first.json()["next_cursor"]
+    assert cursor
+    same = requests.get(f"{stack.url}/v1/insights", params={"category": "opportunity", "cursor": cursor},
+                        headers=vendor(stack), timeout=60)  # fmt: skip
+    assert same.status_code == 200, same.text
+    other = requests.get(f"{stack.url}/v1/insights", params={"cursor": cursor}, headers=vendor(stack), timeout=60)
+    assert other.status_code == 400, other.text
 
 
 # ---------------------------------------------------------------------- the weekly digest

@@ -27,7 +27,6 @@ from license_usage.domain.insights import (
     InsightKind,
     MauInput,
     MauOverAllowanceEvidence,
-    Money,
     MonthlyActives,
     Opportunity,
     OpportunityKind,
@@ -40,12 +39,10 @@ from license_usage.domain.insights import (
     SeatsReclaimableEvidence,
     SeatsReclaimableInput,
     Severity,
-    UnitPrice,
     ai_low_adoption,
     credits_run_out,
     days_left,
     denials_input,
-    digest_due,
     digest_items,
     digest_notice,
     hard_limit_denials,
@@ -54,14 +51,11 @@ from license_usage.domain.insights import (
     insight_opportunity,
     mau_over_allowance,
     median,
-    minor_units,
     nearest_rank_percentile,
     order_insights,
     org_insights,
     over_days,
     overdraft_opportunity,
-    parse_currency,
-    parse_unit_price,
     plan_year_days,
     rank_opportunities,
     rank_renewals_at_risk,
@@ -71,13 +65,22 @@ from license_usage.domain.insights import (
     renewal_figures,
     renewal_sizing,
     seats_reclaimable,
+    standing_consumption,
     to_json_value,
-    unit_price_of,
     vendor_entries,
 )
+from license_usage.domain.money import Money, UnitPrice, minor_units, parse_currency, parse_unit_price, unit_price_of
+from license_usage.domain.notifications import digest_due
 from license_usage.domain.plan_user import Mark, MarkKind, PlanUser
 from license_usage.domain.plans import Enforcement, Plan, PlanType
-from license_usage.domain.rollups import UNASSIGNED_GROUP, DayDenials, DayEvent, GroupConsumption, day_figures
+from license_usage.domain.rollups import (
+    UNASSIGNED_GROUP,
+    DayDenials,
+    DayEvent,
+    GroupConsumption,
+    SeatFigures,
+    day_figures,
+)
 from license_usage.domain.timestamps import format_utc
 
 YEAR_START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -1202,10 +1205,10 @@ def test_denials_add_up_the_last_30_days_only() -> None:
     }
     recent = recent_denials(days, now)
     assert (recent.denials, recent.distinct_users) == (5, 3)
-    found = denials_input(plan, PlanCounters(seats_in_use=2, recent_denials=recent))
+    found = denials_input(plan, PlanCounters(seats_in_use=2), recent)
     assert (found.denials, found.distinct_users, found.seats_in_use) == (5, 3, 2)
     assert found.last_denied_at == utc(2026, 6, 30, 11, 59, 59)
-    empty = denials_input(plan, PlanCounters(recent_denials=recent_denials({}, now)))
+    empty = denials_input(plan, PlanCounters(), recent_denials({}, now))
     assert (empty.denials, empty.distinct_users, empty.last_denied_at) == (0, 0, None)
 
 
@@ -1267,8 +1270,8 @@ def test_renewal_figures_from_the_counters() -> None:
 def test_org_insights_come_from_the_plans_figures_alone() -> None:
     now = utc(2026, 12, 1, 12)
     seats = replace(make_plan(PlanType.SEATS, 4), unit_price="365.00", currency="EUR")
-    counters = replace(_seats_counters({"2026-11-01": (4, 0)}, 4), inactive_assignments=2, idle_user_ids=("u1", "u2"))
-    figures = InsightFigures(seats, counters, renewed=False)
+    counters = replace(_seats_counters({"2026-11-01": (4, 0)}, 4), inactive_assignments=2)
+    figures = InsightFigures(seats, counters, renewed=False, seats=SeatFigures(idle_user_ids=("u1", "u2")))
     items = org_insights("org-1", [figures], [], now)
     kinds = [item.kind for item in items]
     assert kinds == [InsightKind.SEATS_RECLAIMABLE, InsightKind.RENEWAL_SIZING]  # warning, then info (31 days left)
@@ -1311,3 +1314,25 @@ def test_the_digest_notice_is_once_per_week_and_set_of_items() -> None:
     assert item.action is not None
     assert item.action.path in notice.message
     assert len(notice.subject) < 100
+
+
+def test_on_the_first_of_the_month_a_busy_mau_plan_is_no_renewal_at_risk_and_still_over() -> None:
+    plan = make_plan(PlanType.MAU, 10, start=utc(2026, 1, 1), end=utc(2027, 1, 1))
+    counters = PlanCounters(months={"2026-11": MonthCounts(14), "2026-12": MonthCounts(1)})
+    first = utc(2026, 12, 1, 0, 15)
+    assert standing_consumption(plan, counters, first) == 14  # November's, not December's 1
+    entries = vendor_entries([InsightFigures(plan, counters, False)], [], first)
+    assert entries.renewals_at_risk == []
+    [overdraft] = entries.opportunities
+    assert overdraft.kind is OpportunityKind.OVERDRAFT
+    assert standing_consumption(plan, PlanCounters(months={"2026-12": MonthCounts(3)}), first) == 3
+
+
+def test_a_days_refused_ids_are_kept_within_a_byte_budget() -> None:
+    long_ids = [f"{n:04d}" + "é" * 250 for n in range(1000)]  # 504 bytes each
+    events = [DayEvent(f"2026-06-30T10:00:00.000000Z#{n}#x", "seat.denied", user_id=u, plan_id="p")
+              for n, u in enumerate(long_ids)]  # fmt: skip
+    kept = day_figures(events, {}).seat_denials["p"]
+    assert (kept.denials, kept.distinct_users) == (1000, 1000)
+    assert sum(len(u.encode()) for u in kept.user_ids) <= 100_000
+    assert len(kept.user_ids) == 100_000 // 504

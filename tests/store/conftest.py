@@ -19,10 +19,12 @@ def _models() -> list[type]:
         audit,
         dirty_days,
         events,
+        insights,
         orgs,
         plan_users,
         plans,
         rollups,
+        seat_swings,
         users,
     )
 

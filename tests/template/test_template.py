@@ -56,6 +56,8 @@ REPORT_ROUTES = {
     ("GET", "/v1/orgs/{org_id}/reports/license-ai-usage"),
     ("GET", "/v1/orgs/{org_id}/plans/{plan_id}/seat-history"),
     ("GET", "/v1/orgs/{org_id}/plans/{plan_id}/activity"),
+    ("GET", "/v1/orgs/{org_id}/insights"),
+    ("GET", "/v1/insights"),
 }
 # What the reports read (and nothing else): plans, tallies, rollups and dirty marks in the licensing
 # table, and the activity log's by_day partitions.

@@ -49,16 +49,6 @@ class SeatSwing:
 
 
 @dataclass(frozen=True)
-class RecentDenials:
-    """A hard-limited plan's logins and claims refused over the last 30 days, as of the last daily
-    rollup (SPEC §11 hard_limit.denials): how many, by how many users, and the latest's order key."""
-
-    denials: int = 0
-    distinct_users: int = 0
-    last_order_key: str | None = None
-
-
-@dataclass(frozen=True)
 class PlanCounters:
     seats_in_use: int = 0
     months: Mapping[str, MonthCounts] = field(default_factory=dict)
@@ -66,8 +56,6 @@ class PlanCounters:
     swings: Mapping[str, SeatSwing] = field(default_factory=dict)  # seats: days the rollup settled
     flagged_over_amount: bool = False  # whether the plan is listed as an overdraft now
     inactive_assignments: int = 0  # seats held without a login in 30 days, as of the last daily rollup
-    idle_user_ids: tuple[str, ...] = ()  # the first 100 of their holders, sorted (SPEC §11)
-    recent_denials: RecentDenials = RecentDenials()  # likewise (hard-limited plans)
     active_assigned: int = 0  # seats held with a login in 30 days, likewise
 
 

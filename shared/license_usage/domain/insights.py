@@ -13,9 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum, StrEnum
@@ -27,12 +26,17 @@ from license_usage.domain.consumption import (
     FORECAST_WINDOW_DAYS,
     INACTIVE_AFTER_DAYS,
     PlanCounters,
-    RecentDenials,
     consumed_at,
     forecast_exhausted_on,
     seat_days,
     trailing_days,
     utilization_pct,
+)
+from license_usage.domain.money import (
+    Money,
+    UnitPrice,
+    round_half_up,
+    unit_price_of,
 )
 from license_usage.domain.notifications import (
     FORECAST_NOTICE_DAYS,
@@ -43,7 +47,7 @@ from license_usage.domain.notifications import (
 )
 from license_usage.domain.plan_user import PlanUser, is_inactive_assignment
 from license_usage.domain.plans import Enforcement, Plan, PlanStatus, PlanType, one_year_after, plan_months
-from license_usage.domain.rollups import UNASSIGNED_GROUP, DayDenials, GroupConsumption
+from license_usage.domain.rollups import UNASSIGNED_GROUP, DayDenials, GroupConsumption, RecentDenials, SeatFigures
 from license_usage.domain.timestamps import format_utc, format_utc_seconds, order_key_instant
 
 # SPEC §11 thresholds.
@@ -64,88 +68,6 @@ RENEWAL_WARNING_DAYS = 30  # renewal.sizing is a warning within 30 days of end
 RECENT_DENIAL_DAYS = 7  # hard_limit.denials is critical with a denial in the last 7 days
 
 _DAY = timedelta(days=1)
-
-
-# ---------------------------------------------------------------------- money (SPEC §5)
-
-# A decimal string: no sign, exponent, spaces, NaN or Infinity; at most 12 integer digits and
-# 4 decimals (a price per unit per year can be a fraction of a cent).
-_UNIT_PRICE = re.compile(r"(0|[1-9][0-9]{0,11})(\.[0-9]{1,4})?")
-_CURRENCY = re.compile(r"[A-Z]{3}")
-UNIT_PRICE_DECIMALS = 4
-# ISO 4217 minor units where they are not 2 (JPY and KRW have none, BHD and KWD three); any other
-# well-formed code is taken with 2. Money is rounded (half up) to its currency's minor unit.
-_ZERO_DECIMALS = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF"
-_THREE_DECIMALS = "BHD IQD JOD KWD LYD OMR TND"
-_MINOR_UNITS = {**dict.fromkeys(_ZERO_DECIMALS.split(), 0), **dict.fromkeys(_THREE_DECIMALS.split(), 3)}
-
-
-def parse_currency(text: str) -> str:
-    """SPEC §5 ``currency``: an ISO 4217 code, three uppercase letters (``EUR``, ``JPY``)."""
-    if not isinstance(text, str) or _CURRENCY.fullmatch(text) is None:
-        raise ValueError("must be an ISO 4217 currency code: three uppercase letters, e.g. EUR")
-    return text
-
-
-def parse_unit_price(text: str) -> Decimal:
-    """SPEC §5 ``unit_price``: a decimal string ≥ 0 (``"12"``, ``"0.5"``, ``"1234.5678"``)."""
-    if not isinstance(text, str) or _UNIT_PRICE.fullmatch(text) is None:
-        raise ValueError(
-            f'must be a decimal string of 0 or more with at most {UNIT_PRICE_DECIMALS} decimals, e.g. "12.50"'
-        )
-    return Decimal(text)
-
-
-def minor_units(currency: str) -> int:
-    return _MINOR_UNITS.get(parse_currency(currency), 2)
-
-
-@dataclass(frozen=True)
-class Money:
-    """An amount of one currency, rounded to the currency's minor unit (its JSON: decimal text)."""
-
-    amount: Decimal
-    currency: str
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.amount, Decimal) or not self.amount.is_finite():
-            raise TypeError("Money takes a finite Decimal amount")
-        parse_currency(self.currency)
-
-    @classmethod
-    def of(cls, amount: Fraction | Decimal | int, currency: str) -> Money:
-        """``amount`` exactly, rounded once (half up) to the currency's minor unit."""
-        return cls(round_half_up(Fraction(amount), minor_units(currency)), currency)
-
-
-def round_half_up(value: Fraction, places: int) -> Decimal:
-    """An exact value rounded once to ``places`` decimals, halves away from zero (no float, and no
-    Decimal division whose own rounding could move a half)."""
-    scaled = abs(value) * 10**places
-    rounded = math.floor(scaled + Fraction(1, 2)) * (1 if value >= 0 else -1)
-    return Decimal(rounded).scaleb(-places).quantize(Decimal(1).scaleb(-places))
-
-
-@dataclass(frozen=True)
-class UnitPrice:
-    """A plan's price per unit per year (a seat, a monthly active user of the allowance, a credit)."""
-
-    amount: Decimal
-    currency: str
-
-    @classmethod
-    def parse(cls, unit_price: str, currency: str) -> UnitPrice:
-        return cls(parse_unit_price(unit_price), parse_currency(currency))
-
-    def times(self, units: Fraction | int) -> Money:
-        return Money.of(Fraction(self.amount) * units, self.currency)
-
-
-def unit_price_of(unit_price: str | None, currency: str | None) -> UnitPrice | None:
-    """The plan's price when it has both fields (money needs a currency), else None."""
-    if unit_price is None or currency is None:
-        return None
-    return UnitPrice.parse(unit_price, currency)
 
 
 def plan_year_days(plan: Plan) -> int:
@@ -1061,14 +983,14 @@ def rank_renewals_at_risk(items: Iterable[RenewalAtRisk]) -> list[RenewalAtRisk]
 @dataclass(frozen=True)
 class InsightFigures:
     """What the rollups and counters keep of one plan, as the insights read it:
-    - ``counters``: the plan's counters with the rollup's seat swings (``usecases.usage.counters_of``),
-      the idle seat holders and the refused seats of the last 30 days included (the daily rollup's
-      ``inactive_assignments`` and ``recent_denials``);
+    - ``counters``: the plan's counters with the rollup's seat swings (``usecases.usage.counters_of``);
+    - ``seats``: a seats plan's ``SeatFigures``;
     - ``renewed``: ``notifications.is_renewed(plan, plans_of_org)``."""
 
     plan: Plan
     counters: PlanCounters
     renewed: bool
+    seats: SeatFigures = field(default_factory=SeatFigures)
 
 
 def denial_window(now: datetime) -> tuple[date, date]:
@@ -1091,8 +1013,7 @@ def recent_denials(days: Mapping[str, DayDenials], now: datetime) -> RecentDenia
     )
 
 
-def denials_input(plan: Plan, counters: PlanCounters) -> DenialsInput:
-    recent = counters.recent_denials
+def denials_input(plan: Plan, counters: PlanCounters, recent: RecentDenials) -> DenialsInput:
     return DenialsInput(
         plan=plan,
         denials=recent.denials,
@@ -1133,9 +1054,9 @@ def plan_insights(figures: InsightFigures, now: datetime) -> list[Insight]:
     price = unit_price_of(plan.unit_price, plan.currency)
     found: list[Insight | None] = []
     if plan.type is PlanType.SEATS:
-        inactive = InactiveAssignments(counters.inactive_assignments, counters.idle_user_ids)
+        inactive = InactiveAssignments(counters.inactive_assignments, figures.seats.idle_user_ids)
         found.append(seats_reclaimable(SeatsReclaimableInput(plan, counters.seats_in_use, inactive, price), now))
-        found.append(hard_limit_denials(denials_input(plan, counters), now))
+        found.append(hard_limit_denials(denials_input(plan, counters, figures.seats.recent_denials), now))
     if plan.type is PlanType.MAUC:
         used = sum(counts.active_users for counts in counters.months.values())
         credits = CreditsInput(plan, used, credits_last_30_days(counters, now), price)
@@ -1160,8 +1081,9 @@ def org_insights(
 
 def over_days(plan: Plan, counters: PlanCounters, now: datetime) -> int:
     """The days of the last 30 (today included, clipped to the plan) on which the plan used more
-    than its amount: seats a day whose highest seats in use exceeded it; mau a day whose plan month
-    had more active users; mauc a day by whose end more credits were used."""
+    than its amount: seats a day whose highest seats in use exceeded it; mau a day of a plan month
+    with more active users (the current month: so far; a month's active users are not kept per
+    day); mauc a day by whose end more credits were used."""
     today = now.date()
     first = max(today - timedelta(days=DENIAL_WINDOW_DAYS - 1), plan.start.date())
     last = min(today, (plan.end - timedelta(microseconds=1)).date())
@@ -1171,6 +1093,48 @@ def over_days(plan: Plan, counters: PlanCounters, now: datetime) -> int:
         return sum(row.max > plan.amount for row in seat_days(plan, counters, first, last))
     ends = [min(now, datetime.combine(d, time.max, UTC)) for d in _days_between(first, last)]
     return sum(consumed_at(plan, counters, end, now) > plan.amount for end in ends)
+
+
+def standing_consumption(plan: Plan, counters: PlanCounters, now: datetime) -> int:
+    """What the vendor's view measures a current plan by: its consumption now (the usage API's
+    ``consumed``); for a mau plan the higher of this plan month's active users and the last complete
+    month's, since a month just begun has few (on the 1st a busy plan is no renewal at risk, and an
+    overdraft has not ended)."""
+    consumed = consumed_at(plan, counters, now, now)
+    if plan.type is not PlanType.MAU:
+        return consumed
+    months = complete_months(plan, now)
+    last = counters.months[months[-1]].active_users if months and months[-1] in counters.months else 0
+    return max(consumed, last)
+
+
+class VendorCategory(StrEnum):
+    OPPORTUNITY = "opportunity"
+    RENEWAL_AT_RISK = "renewal_at_risk"
+
+
+# SPEC §11's vendor list: the expansion opportunities first, then the renewals at risk.
+_CATEGORY_RANK = {VendorCategory.OPPORTUNITY: "1#", VendorCategory.RENEWAL_AT_RISK: "2#"}
+
+
+def category_rank_prefix(category: VendorCategory) -> str:
+    return _CATEGORY_RANK[category]
+
+
+def vendor_rank_text(entry: Opportunity | RenewalAtRisk) -> str:
+    """The entry's place in the vendor's whole list, as text that sorts in that order."""
+    if isinstance(entry, Opportunity):
+        return _CATEGORY_RANK[VendorCategory.OPPORTUNITY] + opportunity_rank_text(entry)
+    return _CATEGORY_RANK[VendorCategory.RENEWAL_AT_RISK] + renewal_rank_text(entry)
+
+
+@dataclass(frozen=True)
+class VendorEntry:
+    """One entry of the vendor's list: an opportunity or a renewal at risk."""
+
+    category: VendorCategory
+    opportunity: Opportunity | None = None
+    renewal: RenewalAtRisk | None = None
 
 
 @dataclass(frozen=True)
@@ -1190,7 +1154,7 @@ def vendor_entries(plans: Sequence[InsightFigures], items: Sequence[Insight], no
         plan, counters = figures.plan, figures.counters
         if not _is_current(plan, now):
             continue
-        consumed = consumed_at(plan, counters, now, now)
+        consumed = standing_consumption(plan, counters, now)
         price = unit_price_of(plan.unit_price, plan.currency)
         if consumed > plan.amount:
             overdraft = overdraft_opportunity(
@@ -1205,13 +1169,6 @@ def vendor_entries(plans: Sequence[InsightFigures], items: Sequence[Insight], no
 
 
 # ---------------------------------------------------------------------- the weekly digest (SPEC §7)
-
-DIGEST_WEEKDAY = 0  # Mondays, as weekly report schedules
-
-
-def digest_due(now: datetime) -> bool:
-    """The weekly ``insights.digest`` is decided by the notification run of a Monday (UTC)."""
-    return now.weekday() == DIGEST_WEEKDAY
 
 
 def digest_notice(org_id: str, items: Sequence[Insight], now: datetime) -> Notice:

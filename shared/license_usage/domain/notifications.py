@@ -32,6 +32,8 @@ class NoticeKind(StrEnum):
     INSIGHTS_DIGEST = "insights.digest"
 
 
+# SPEC §7: the weekly insights.digest is decided by a Monday's run (UTC), as weekly report schedules.
+DIGEST_WEEKDAY = 0
 # SPEC §7: plan.expiring 90, 30, 7 and 1 days before end; the nearest one reached is sent.
 EXPIRING_DAYS = (90, 30, 7, 1)
 # usage.forecast_exhaustion: the forecast date lies within this many days.
@@ -190,6 +192,11 @@ def mau_month_forecast(plan: Plan, month_active: int, now: datetime) -> date | N
     per_day = month_active / elapsed_days
     exhausted = now + timedelta(days=math.ceil((plan.amount - month_active) / per_day))
     return exhausted.date() if exhausted < month.ends_at else None
+
+
+def digest_due(now: datetime) -> bool:
+    """The weekly ``insights.digest`` is decided by the notification run of a Monday (UTC)."""
+    return now.weekday() == DIGEST_WEEKDAY
 
 
 def report_ready_notice(

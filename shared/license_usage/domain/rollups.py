@@ -86,7 +86,27 @@ class DayDenials:
     distinct_users: int  # all of the day's distinct users, even past the ids kept
 
 
-MAX_DENIED_USERS_KEPT = 1000  # a day's denied user ids kept (an item stays far under 400 KB)
+MAX_DENIED_USERS_KEPT = 1000  # a day's denied user ids kept, the first in sorted order ...
+MAX_DENIED_ID_BYTES = 100_000  # ... and at most this many bytes of them (an item holds 400 KB)
+
+
+@dataclass(frozen=True)
+class RecentDenials:
+    """A hard-limited plan's logins and claims refused over the last 30 days, as of the last daily
+    rollup (SPEC §11 hard_limit.denials): how many, by how many users, and the latest's order key."""
+
+    denials: int = 0
+    distinct_users: int = 0
+    last_order_key: str | None = None
+
+
+@dataclass(frozen=True)
+class SeatFigures:
+    """What the daily rollup keeps of a seats plan for the insights, beside its counter (whose
+    item every claim writes, so it stays small): the first idle holders, and the recent refusals."""
+
+    idle_user_ids: tuple[str, ...] = ()  # ``inactive_assignments(...).user_ids``
+    recent_denials: RecentDenials = RecentDenials()
 
 
 @dataclass
@@ -105,6 +125,18 @@ def _count_ai(figures: AiFigures, event: DayEvent) -> None:
         figures.suggest_alignment.add(event.goal_id)
     elif event.type == "ai.suggest_goal":
         figures.suggest_goal += counted_quantity(event.type, event.quantity) or 0
+
+
+def _kept_ids(user_ids: Sequence[str]) -> list[str]:
+    """The first ids, at most ``MAX_DENIED_USERS_KEPT`` and ``MAX_DENIED_ID_BYTES`` (UTF-8) of them."""
+    kept: list[str] = []
+    size = 0
+    for user_id in user_ids[:MAX_DENIED_USERS_KEPT]:
+        size += len(user_id.encode())
+        if size > MAX_DENIED_ID_BYTES:
+            break
+        kept.append(user_id)
+    return kept
 
 
 def day_figures(events: Iterable[DayEvent], group_of_user: Mapping[str, str]) -> DayFigures:
@@ -144,7 +176,7 @@ def day_figures(events: Iterable[DayEvent], group_of_user: Mapping[str, str]) ->
         users = sorted({user_id for _, user_id in refusals})
         figures.seat_denials[plan_id] = DayDenials(
             denials=len(refusals),
-            user_ids=frozenset(users[:MAX_DENIED_USERS_KEPT]),
+            user_ids=frozenset(_kept_ids(users)),
             last_order_key=max(order_key for order_key, _ in refusals),
             distinct_users=len(users),
         )

@@ -14,24 +14,25 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 
 from license_usage.domain.errors import InvalidCursor
 from license_usage.domain.insights import (
-    Money,
     Opportunity,
     OpportunityKind,
     RenewalAtRisk,
+    VendorCategory,
     VendorEntries,
-    opportunity_rank_text,
-    renewal_rank_text,
+    VendorEntry,
+    category_rank_prefix,
+    vendor_rank_text,
 )
+from license_usage.domain.money import Money
 from license_usage.domain.timestamps import format_utc, order_key_instant
 from license_usage.store.keys import (
     INSIGHT_SHARDS,
@@ -43,9 +44,8 @@ from license_usage.store.keys import (
 from license_usage.store.pages import Page, decode_state, encode_state
 from license_usage.store.tables import LicensingItem
 
-OPPORTUNITY = "opportunity"
-RENEWAL_AT_RISK = "renewal_at_risk"
-_CATEGORY_PREFIX = {OPPORTUNITY: "1#", RENEWAL_AT_RISK: "2#"}  # opportunities first, then renewals
+OPPORTUNITY = VendorCategory.OPPORTUNITY
+RENEWAL_AT_RISK = VendorCategory.RENEWAL_AT_RISK
 
 
 class VendorInsightRecord(LicensingItem):
@@ -67,7 +67,9 @@ class VendorInsightRecord(LicensingItem):
 
 
 class OrgInsightsRecord(LicensingItem):
-    entries = ListAttribute(of=UnicodeAttribute, null=True)  # sort keys of the org's index entries
+    # Sort keys of the organization's index entries: a set changed by ADD and DELETE only, so two
+    # runs at once (a replay beside the schedule) cannot overwrite each other's list.
+    index_entries = UnicodeSetAttribute(null=True)
     digest_sent = UnicodeSetAttribute(null=True)
 
 
@@ -75,34 +77,19 @@ class IndexMetaRecord(LicensingItem):
     written_at = UnicodeAttribute()
 
 
-@dataclass(frozen=True)
-class VendorEntry:
-    """One entry of the vendor's list: an opportunity or a renewal at risk."""
-
-    category: str
-    opportunity: Opportunity | None = None
-    renewal: RenewalAtRisk | None = None
-
-
 def _money(amount: str | None, currency: str | None) -> Money | None:
     return Money(Decimal(amount), currency) if amount is not None and currency is not None else None
 
 
-def _sort_key(entry: Opportunity | RenewalAtRisk) -> str:
-    if isinstance(entry, Opportunity):
-        return _CATEGORY_PREFIX[OPPORTUNITY] + opportunity_rank_text(entry)
-    return _CATEGORY_PREFIX[RENEWAL_AT_RISK] + renewal_rank_text(entry)
-
-
 def _record(entry: Opportunity | RenewalAtRisk) -> VendorInsightRecord:
-    record = VendorInsightRecord(vendor_insight_partition(entry.org_id), _sort_key(entry))
+    record = VendorInsightRecord(vendor_insight_partition(entry.org_id), vendor_rank_text(entry))
     record.org_id, record.plan_id = entry.org_id, entry.plan_id
     if isinstance(entry, Opportunity):
-        record.category, record.kind, record.units = OPPORTUNITY, entry.kind.value, entry.units
+        record.category, record.kind, record.units = OPPORTUNITY.value, entry.kind.value, entry.units
         record.insight_id = entry.insight_id
         money = entry.money
     else:
-        record.category, record.kind = RENEWAL_AT_RISK, "renewal.at_risk"
+        record.category, record.kind = RENEWAL_AT_RISK.value, "renewal.at_risk"
         record.plan_type, record.product, record.ends_at = entry.plan_type, entry.product, format_utc(entry.ends_at)
         record.days_left, record.amount, record.consumed = entry.days_left, entry.amount, entry.consumed
         record.utilization_pct = str(entry.utilization_pct)
@@ -114,7 +101,7 @@ def _record(entry: Opportunity | RenewalAtRisk) -> VendorInsightRecord:
 
 def _entry(record: VendorInsightRecord) -> VendorEntry:
     money = _money(record.money, record.currency)
-    if record.category == OPPORTUNITY:
+    if record.category == OPPORTUNITY.value:
         opportunity = Opportunity(
             kind=OpportunityKind(record.kind),
             org_id=record.org_id,
@@ -147,24 +134,24 @@ def _org_record(org_id: str) -> OrgInsightsRecord | None:
 
 
 def replace_vendor_entries(org_id: str, entries: VendorEntries) -> int:
-    """Make the organization's index entries exactly ``entries``. The list of its entries is
-    widened before anything is written and narrowed after, so a run that stops midway leaves no
-    entry that a later run would not remove. Returns how many entries it has now."""
+    """Make the organization's index entries exactly ``entries``. The set of its entries is widened
+    (ADD) before anything is written and narrowed (DELETE) after, so a run that stops midway, or
+    two runs at once, leave no entry that a later run would not remove. Returns how many it has."""
     listed: list[Opportunity | RenewalAtRisk] = [*entries.opportunities, *entries.renewals_at_risk]
-    new = {_sort_key(e): _record(e) for e in listed}
+    new = {vendor_rank_text(e): _record(e) for e in listed}
     before = _org_record(org_id)
-    old = set(before.entries or ()) if before else set()
-    key = org_insights_key(org_id)
-    if not new.keys() <= old:
-        OrgInsightsRecord(*key).update(actions=[OrgInsightsRecord.entries.set(sorted(old | new.keys()))])  # type: ignore[arg-type]
+    old = set(before.index_entries or ()) if before else set()
+    record = OrgInsightsRecord(*org_insights_key(org_id))
+    if new.keys() - old:
+        record.update(actions=[OrgInsightsRecord.index_entries.add(set(new.keys() - old))])
     partition = vendor_insight_partition(org_id)
     with VendorInsightRecord.batch_write() as batch:
-        for record in new.values():
-            batch.save(record)
+        for item in new.values():
+            batch.save(item)
         for sort_key in old - new.keys():
             batch.delete(VendorInsightRecord(partition, sort_key))
-    if old != new.keys():
-        OrgInsightsRecord(*key).update(actions=[OrgInsightsRecord.entries.set(sorted(new))])  # type: ignore[arg-type]
+    if old - new.keys():
+        record.update(actions=[OrgInsightsRecord.index_entries.delete(old - new.keys())])
     return len(new)
 
 
@@ -197,7 +184,8 @@ def vendor_entries_page(category: str | None, limit: int, cursor: str | None) ->
     after = decode_state(cursor, scope).get("after") if cursor else None
     if after is not None and not isinstance(after, str):
         raise InvalidCursor("cursor is not one this list returned.")
-    prefixes = [_CATEGORY_PREFIX[category]] if category else list(_CATEGORY_PREFIX.values())
+    categories = [VendorCategory(category)] if category else list(VendorCategory)
+    prefixes = [category_rank_prefix(c) for c in categories]
     # Entries spread evenly over the shards: each gives about its share of a page per read.
     page_size = limit // INSIGHT_SHARDS + 2
     records: list[VendorInsightRecord] = []

@@ -168,6 +168,11 @@ def seat_swing_partition(plan_id: str) -> str:
     return f"SEATHIST#{plan_id}"
 
 
+def seat_figures_key(plan_id: str) -> tuple[str, str]:
+    """Beside the seat swings (``INSIGHTS`` sorts after every day, outside their ranges)."""
+    return seat_swing_partition(plan_id), "INSIGHTS"
+
+
 def seat_denials_partition(plan_id: str) -> str:
     return f"SEATDENIED#{plan_id}"
 

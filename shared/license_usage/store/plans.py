@@ -20,7 +20,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 
 from license_usage.domain.access import Principal
-from license_usage.domain.consumption import DayCounts, MonthCounts, PlanCounters, RecentDenials
+from license_usage.domain.consumption import DayCounts, MonthCounts, PlanCounters
 from license_usage.domain.errors import Conflict, NotFound
 from license_usage.domain.plans import DEFAULT_NOTIFY_AT, Enforcement, Plan, PlanType, plan_months
 from license_usage.domain.timestamps import format_utc, format_utc_seconds, parse_rfc3339
@@ -88,10 +88,6 @@ class PlanCounterRecord(LicensingItem):
     seats_in_use = NumberAttribute(default=0)
     inactive_assignments = NumberAttribute(null=True)  # set by the daily rollup
     active_assigned = NumberAttribute(null=True)  # likewise: seat holders with a login in 30 days
-    idle_user_ids = ListAttribute(of=UnicodeAttribute, null=True)  # likewise: the first 100 idle holders
-    recent_denials = NumberAttribute(null=True)  # likewise: seats refused in the last 30 days ...
-    recent_denied_users = NumberAttribute(null=True)  # ... to how many users ...
-    last_denied_at = UnicodeAttribute(null=True)  # ... the latest's order key
     overdraft_pk = UnicodeAttribute(null=True)  # set only while over the amount: a sparse index
     overdraft_sk = UnicodeAttribute(null=True)
     overdrafts = OverdraftIndex()
@@ -268,12 +264,8 @@ def plan_totals(plan: Plan, with_days: bool = False) -> PlanCounters:
         seats_in_use, flagged = int(counter.seats_in_use), counter.overdraft_pk is not None
         inactive = int(counter.inactive_assignments or 0)
         active = int(counter.active_assigned or 0)
-        idle = tuple(str(user_id) for user_id in counter.idle_user_ids or ())
-        refused = RecentDenials(
-            int(counter.recent_denials or 0), int(counter.recent_denied_users or 0), counter.last_denied_at
-        )
     except DoesNotExist:
-        seats_in_use, flagged, inactive, active, idle, refused = 0, False, 0, 0, (), RecentDenials()
+        seats_in_use, flagged, inactive, active = 0, False, 0, 0
     month_users: dict[str, int] = {}
     day_counts: dict[str, list[int]] = {}
     for read in shard_reads:
@@ -301,8 +293,6 @@ def plan_totals(plan: Plan, with_days: bool = False) -> PlanCounters:
         flagged_over_amount=flagged,
         inactive_assignments=inactive,
         active_assigned=active,
-        idle_user_ids=idle,
-        recent_denials=refused,
     )
 
 
@@ -335,26 +325,10 @@ def flagged_over_amount(limit: int, cursor: str | None) -> Page[tuple[str, str]]
     return Page(found, encode_cursor(result.last_evaluated_key, "overdrafts"))
 
 
-def set_assignment_activity(
-    plan_id: str,
-    inactive: int,
-    active: int,
-    idle_user_ids: tuple[str, ...] = (),
-    refused: RecentDenials | None = None,
-) -> None:
-    """What the daily rollup found of the plan's seat holders: without and with a login in 30 days,
-    the first of those without; and the seats it refused in the last 30 days."""
-    refused = refused or RecentDenials()
-    last = PlanCounterRecord.last_denied_at
+def set_assignment_activity(plan_id: str, inactive: int, active: int) -> None:
+    """What the daily rollup found of the plan's seat holders: without and with a login in 30 days."""
     PlanCounterRecord(*counter_key(plan_id)).update(
-        actions=[
-            PlanCounterRecord.inactive_assignments.set(inactive),
-            PlanCounterRecord.active_assigned.set(active),
-            PlanCounterRecord.idle_user_ids.set(list(idle_user_ids)),  # type: ignore[arg-type]  # pynamodb's typing
-            PlanCounterRecord.recent_denials.set(refused.denials),
-            PlanCounterRecord.recent_denied_users.set(refused.distinct_users),
-            last.set(refused.last_order_key) if refused.last_order_key else last.remove(),
-        ]
+        actions=[PlanCounterRecord.inactive_assignments.set(inactive), PlanCounterRecord.active_assigned.set(active)]
     )
 
 

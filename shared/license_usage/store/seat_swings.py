@@ -1,16 +1,18 @@
 """``SEATHIST#<plan_id>`` / ``<day>``: how far seats in use moved within a day (the daily rollup
 writes it; usage, the seat history and the report read it). ``SEATDENIED#<plan_id>`` / ``<day>``:
-the day's refused logins and claims (the daily rollup writes it; insights read it)."""
+the day's refused logins and claims; ``SEATHIST#<plan_id>`` / ``INSIGHTS``: the plan's first idle
+seat holders and its refusals of the last 30 days (the daily rollup writes both; insights read
+them)."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 
 from license_usage.domain.consumption import SeatSwing
-from license_usage.domain.rollups import DayDenials
-from license_usage.store.keys import seat_denials_partition, seat_swing_partition
+from license_usage.domain.rollups import DayDenials, RecentDenials, SeatFigures
+from license_usage.store.keys import seat_denials_partition, seat_figures_key, seat_swing_partition
 from license_usage.store.tables import LicensingItem
 
 
@@ -72,3 +74,31 @@ def day_denials(plan_id: str, first: date, last: date) -> dict[str, DayDenials]:
             seat_denials_partition(plan_id), DayDenialsRecord.sk.between(first.isoformat(), last.isoformat())
         )
     }
+
+
+class SeatFiguresRecord(LicensingItem):
+    idle_user_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    recent_denials = NumberAttribute(null=True)
+    recent_denied_users = NumberAttribute(null=True)
+    last_denied_at = UnicodeAttribute(null=True)
+
+
+def save_seat_figures(plan_id: str, figures: SeatFigures) -> None:
+    recent = figures.recent_denials
+    SeatFiguresRecord(
+        *seat_figures_key(plan_id),
+        idle_user_ids=list(figures.idle_user_ids),
+        recent_denials=recent.denials,
+        recent_denied_users=recent.distinct_users,
+        last_denied_at=recent.last_order_key,
+    ).save()
+
+
+def seat_figures(plan_id: str) -> SeatFigures:
+    """What the last daily rollup kept of the seats plan for the insights (one small item)."""
+    try:
+        record = SeatFiguresRecord.get(*seat_figures_key(plan_id))
+    except SeatFiguresRecord.DoesNotExist:
+        return SeatFigures()
+    recent = RecentDenials(int(record.recent_denials or 0), int(record.recent_denied_users or 0), record.last_denied_at)
+    return SeatFigures(tuple(str(user_id) for user_id in record.idle_user_ids or ()), recent)

@@ -15,18 +15,21 @@ from aws_lambda_powertools import Logger
 from license_usage.domain.insights import (
     Insight,
     InsightFigures,
+    VendorEntry,
     digest_items,
     org_insights,
     vendor_entries,
 )
 from license_usage.domain.notifications import is_renewed
-from license_usage.domain.plans import PlanStatus
+from license_usage.domain.plans import PlanStatus, PlanType
+from license_usage.domain.rollups import SeatFigures
 from license_usage.domain.timestamps import display_utc, format_utc_seconds
 from license_usage.store import insights as stored
 from license_usage.store.dirty_days import dirty_days_of
 from license_usage.store.pages import Page
 from license_usage.store.plans import plans_of_org
 from license_usage.store.rollups import data_as_of, rolled_up_sections
+from license_usage.store.seat_swings import seat_figures
 from license_usage.usecases.usage import counters_of, freshness_of
 
 logger = Logger(child=True)
@@ -38,7 +41,12 @@ def insight_figures(org_id: str, now: datetime) -> list[InsightFigures]:
     """The precomputed figures of the organization's current plans."""
     plans = plans_of_org(org_id)
     return [
-        InsightFigures(plan=plan, counters=counters_of(plan), renewed=is_renewed(plan, plans))
+        InsightFigures(
+            plan=plan,
+            counters=counters_of(plan),
+            renewed=is_renewed(plan, plans),
+            seats=seat_figures(plan.plan_id) if plan.type is PlanType.SEATS else SeatFigures(),
+        )
         for plan in plans
         if plan.status_at(now) is PlanStatus.CURRENT
     ]
@@ -85,7 +93,7 @@ def finish_vendor_refresh(now: datetime) -> None:
 
 @dataclass(frozen=True)
 class VendorInsights:
-    page: Page[stored.VendorEntry]
+    page: Page[VendorEntry]
     data_as_of: str | None
     freshness: str
 

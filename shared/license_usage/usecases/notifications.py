@@ -19,11 +19,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from license_usage.domain.access import Principal
 from license_usage.domain.consumption import PlanCounters, consumed_at, plan_usage
 from license_usage.domain.errors import Conflict, InvalidRequest, NotFound
-from license_usage.domain.insights import digest_due, digest_notice
 from license_usage.domain.notifications import (
     Notice,
     NoticeKind,
     UsageSnapshot,
+    digest_due,
     expiry_notices,
     filter_policy,
     hard_limit_notice,
@@ -46,7 +46,6 @@ from license_usage.store.pages import Page
 from license_usage.store.plans import plan_counters, plans_of_org
 from license_usage.store.publishing import BUS, SNS, PublishFailed, publish_to_topic, put_on_bus
 from license_usage.store.subscriptions import StoredSubscription
-from license_usage.usecases.insights import digest_of, remember_digest
 
 logger = Logger(child=True)
 
@@ -137,7 +136,11 @@ class RunIncomplete(RuntimeError):
 
 
 def send_digest(org_id: str, now: datetime) -> int:
-    """SPEC §7 ``insights.digest``: the organization's new warning and critical insights, once."""
+    """SPEC §7 ``insights.digest``: the organization's new warning and critical insights, once.
+    (Imported here: ingest and the API raise notices too, and need none of the insights' rules.)"""
+    from license_usage.domain.insights import digest_notice
+    from license_usage.usecases.insights import digest_of, remember_digest
+
     items, due = digest_of(org_id, now)
     sent = deliver([digest_notice(org_id, due, now)]) if due else 0
     if due:

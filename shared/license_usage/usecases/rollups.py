@@ -17,7 +17,7 @@ from license_usage.domain.directory import DirectoryChange, end_of_day_key, late
 from license_usage.domain.insights import denial_window, inactive_assignments, recent_denials
 from license_usage.domain.plan_user import latest_logins
 from license_usage.domain.plans import Enforcement, Plan, PlanType
-from license_usage.domain.rollups import day_figures
+from license_usage.domain.rollups import SeatFigures, day_figures
 from license_usage.domain.timeframes import TIMEFRAMES, resolve_window
 from license_usage.observability import record_rollup_lag
 from license_usage.store.dirty_days import DirtyDay, claim_dirty_day, clear_dirty_day, dirty_days
@@ -34,7 +34,7 @@ from license_usage.store.rollups import (
     save_roles,
     set_data_as_of,
 )
-from license_usage.store.seat_swings import day_denials, save_day_denials, save_seat_swing
+from license_usage.store.seat_swings import day_denials, save_day_denials, save_seat_figures, save_seat_swing
 from license_usage.store.users import apply_directory_change, settle_group, user_histories, users_by_id
 from license_usage.usecases.insights import finish_vendor_refresh, refresh_vendor_insights
 from license_usage.usecases.report import activity_sections
@@ -152,9 +152,8 @@ def refresh_inactive_assignments(org_id: str, now: datetime, report: RollupRepor
             holders = [user for user in all_plan_users(plan.plan_id) if user.holds_seat]
             inactive = inactive_assignments(holders, now)
             refused = recent_denials(day_denials(plan.plan_id, *denial_window(now)), now)
-            set_assignment_activity(
-                plan.plan_id, inactive.count, len(holders) - inactive.count, inactive.user_ids, refused
-            )
+            set_assignment_activity(plan.plan_id, inactive.count, len(holders) - inactive.count)
+            save_seat_figures(plan.plan_id, SeatFigures(inactive.user_ids, refused))
             with _REPORT_LOCK:
                 report.inactive_assignments[plan.plan_id] = inactive.count
 
@@ -186,12 +185,17 @@ SETTLE_THREADS = 8  # organizations whose figures are settled side by side (each
 def _settle_org(org_id: str, now: datetime, report: RollupReport) -> None:
     """What the daily run precomputes for every organization, after the days are rolled up: the
     named timeframes' report sections, the seat holders' activity and refusals, and (SPEC §11) the
-    organization's entries in the vendor's insights index, from the figures just settled."""
-    precompute_named_timeframes(org_id, now)
-    refresh_inactive_assignments(org_id, now, report)
-    entries = refresh_vendor_insights(org_id, now)
-    with _REPORT_LOCK:
-        report.vendor_insight_entries += entries
+    organization's entries in the vendor's insights index, from the figures just settled. Each
+    step on its own: one that fails costs the organization that step only (the run then fails)."""
+
+    def index(org: str) -> None:
+        entries = refresh_vendor_insights(org, now)
+        with _REPORT_LOCK:
+            report.vendor_insight_entries += entries
+
+    _one_org(org_id, report, lambda org: precompute_named_timeframes(org, now))
+    _one_org(org_id, report, lambda org: refresh_inactive_assignments(org, now, report))
+    _one_org(org_id, report, index)
 
 
 def run_daily_rollup(now: datetime) -> RollupReport:
@@ -204,8 +208,7 @@ def run_daily_rollup(now: datetime) -> RollupReport:
     marks = (d.marked_at for days in by_org.values() for d in days if f"{d.org_id}/{d.day}" in rolled)
     report.lag_seconds = record_rollup_lag(now, marks)
     with ThreadPoolExecutor(max_workers=SETTLE_THREADS, thread_name_prefix="settle") as pool:
-        work = partial(_settle_org, now=now, report=report)
-        list(pool.map(lambda org_id: _one_org(org_id, report, work), all_org_ids()))
+        list(pool.map(partial(_settle_org, now=now, report=report), all_org_ids()))
     if not report.failed_orgs:
         finish_vendor_refresh(now)
     if report.failed_orgs:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
@@ -25,6 +25,8 @@ class ErrorInfo(BaseModel):
 class ErrorBody(BaseModel):
     error: ErrorInfo
 
+
+Freshness = Literal["current", "aggregating"]  # SPEC §5: aggregating while a figure waits for the rollup
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000

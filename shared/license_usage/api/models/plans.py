@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, field_validator
 
-from license_usage.domain.insights import parse_currency, parse_unit_price
+from license_usage.api.models.common import Freshness
+from license_usage.domain.money import parse_currency, parse_unit_price
 from license_usage.domain.plans import DEFAULT_NOTIFY_AT, NOTIFY_AT_RANGE, Enforcement, Plan, PlanStatus, PlanType
 from license_usage.domain.timestamps import format_utc_seconds, parse_rfc3339
 
@@ -167,9 +168,6 @@ class MaucMonthOut(BaseModel):
     cumulative_used: int
     credits_remaining: int
     overage: int
-
-
-Freshness = Literal["current", "aggregating"]
 
 
 class UsageOut(BaseModel):
