@@ -191,7 +191,7 @@ function releaseAction(item, host) {
       host,
       `Release ${fmt.n(users.length)} ${users.length === 1 ? "seat" : "seats"}?`,
       [
-        el("p", {}, "These users have not logged in for 30 days or more. Each loses their seat now and takes one again at their next login:"),
+        el("p", {}, "These users have not logged in for 30 days or more. Each loses their seat now (where seats come with logins, a user takes one again at their next login):"),
         listOf(users),
       ],
       "Release",
