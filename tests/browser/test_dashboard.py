@@ -348,6 +348,24 @@ def test_the_insights_panel_shows_the_apis_items_and_evidence(demo: Stack, brows
     assert mau.locator("table.mini tbody tr td:first-child").all_inner_texts() == [m["month"] for m in months]
     page.screenshot(path=str(ARTIFACTS / "insights-acme.png"), full_page=True)
     assert admin.errors == []
+    # The evidence is the usage and report APIs' own figures.
+    usage = {i["plan_id"]: admin.api(f"/v1/orgs/acme/plans/{i['plan_id']}/usage") for i in items if i["plan_id"]}
+    assert usage[by_kind["seats.reclaimable"]["plan_id"]]["inactive_assignments"] == idle["idle_seats"]
+    assert usage[by_kind["seats.reclaimable"]["plan_id"]]["consumed"] == idle["seats_in_use"]
+    run_out = usage[by_kind["credits.run_out"]["plan_id"]]
+    assert run_out["forecast_exhausted_on"] == forecast
+    assert run_out["consumed"] == by_kind["credits.run_out"]["evidence"]["credits_used"]
+    rows = {r["month"]: r["active_users"] for r in usage[by_kind["mau.over_allowance"]["plan_id"]]["months"]}
+    assert [m["active_users"] for m in months] == [rows[m["month"]] for m in months]
+    assert usage[by_kind["hard_limit.denials"]["plan_id"]]["hard_limit"] == refused["hard_limit"]
+    report = admin.api("/v1/orgs/acme/reports/license-ai-usage?timeframe=last_30_days")
+    groups = {g["group"]: g for g in report["consumption_by_group"]}
+    adoption = by_kind["ai.low_adoption"]["evidence"]
+    shown_group = groups[adoption["group"]]
+    assert (shown_group["active_users"], shown_group["ai_actions"]) == (
+        adoption["active_users"],
+        adoption["ai_actions"],
+    )
     admin.close()
 
 
