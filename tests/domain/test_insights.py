@@ -43,6 +43,7 @@ from license_usage.domain.insights import (
     credits_run_out,
     days_left,
     denials_input,
+    digest_ids_kept,
     digest_items,
     digest_notice,
     hard_limit_denials,
@@ -1336,3 +1337,20 @@ def test_a_days_refused_ids_are_kept_within_a_byte_budget() -> None:
     assert (kept.denials, kept.distinct_users) == (1000, 1000)
     assert sum(len(u.encode()) for u in kept.user_ids) <= 100_000
     assert len(kept.user_ids) == 100_000 // 504
+
+
+def test_the_digest_remembers_what_it_sent_and_forgets_what_went_away() -> None:
+    now = utc(2026, 11, 30, 1)
+
+    def idle(count: int) -> Insight:
+        users = tuple(f"u{n}" for n in range(count))
+        found = seats_reclaimable(
+            SeatsReclaimableInput(make_plan(PlanType.SEATS, 4), 4, InactiveAssignments(count, users)), now
+        )
+        assert found is not None
+        return found
+
+    two, three = idle(2), idle(3)
+    assert digest_ids_kept([two], [], [two]) == {two.id}
+    # Sent before and still there: kept; sent before and gone: forgotten (new again if it returns).
+    assert digest_ids_kept([two, three], [two.id, "ins_gone"], [three]) == {two.id, three.id}

@@ -44,10 +44,7 @@ def _walk(category: str | None, limit: int) -> list[str]:
     cursor = None
     while True:
         page = vendor_entries_page(category, limit, cursor)
-        for entry in page.items:
-            item = entry.opportunity or entry.renewal
-            assert item is not None
-            keys.append(vendor_rank_text(item))
+        keys += [vendor_rank_text(entry) for entry in page.items]
         cursor = page.next_cursor
         if cursor is None:
             return keys
@@ -87,11 +84,7 @@ def test_replacing_an_organizations_entries_leaves_exactly_the_new_ones(dynamodb
         from license_usage.store.insights import vendor_entries_page
 
         page = vendor_entries_page("opportunity", 1000, None)
-        return {
-            (e.opportunity.plan_id, e.opportunity.units)
-            for e in page.items
-            if e.opportunity and e.opportunity.org_id == org
-        }
+        return {(e.plan_id, e.units) for e in page.items if isinstance(e, Opportunity) and e.org_id == org}
 
     def opportunity(plan: str, units: int) -> Opportunity:
         return Opportunity(OpportunityKind.OVERDRAFT, org, plan, units, None)

@@ -171,7 +171,8 @@ def reference_month(plan: Plan, at: datetime) -> str:
     return month_of(at)
 
 
-def _days(first: date, last: date) -> list[date]:
+def days_between(first: date, last: date) -> list[date]:
+    """The UTC days from ``first`` to ``last``, both included (none when ``first`` is later)."""
     return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
 
 
@@ -186,7 +187,7 @@ def seat_days(plan: Plan, counters: PlanCounters, first: date, last: date) -> li
     last = min(last, _plan_last_day(plan))
     level = sum(t.seats_net for day, t in counters.days.items() if day < first.isoformat())
     rows = []
-    for day in _days(first, last) if first <= last else []:
+    for day in days_between(first, last):
         text = day.isoformat()
         tally = counters.days.get(text, DayCounts())
         swing = counters.swings.get(text)
@@ -224,7 +225,7 @@ def seats_month_rows(
     rows = []
     for month in plan_months(plan.start, plan.end):
         span = _month_span(month, now.date())
-        days = [by_day[d] for d in _days(*span) if d in by_day] if span else []
+        days = [by_day[d] for d in days_between(*span) if d in by_day] if span else []
         peak = max((d.max for d in days), default=0)
         rows.append(
             SeatsMonthRow(
@@ -280,6 +281,11 @@ def trailing_days(now: datetime) -> list[str]:
     """The trailing 30 UTC days, today included."""
     today = now.date()
     return [(today - timedelta(days=offset)).isoformat() for offset in range(FORECAST_WINDOW_DAYS)]
+
+
+def trailing_credits(counters: PlanCounters, now: datetime) -> int:
+    """mauc: the credits first used in the trailing 30 days (what the forecast's rate is of)."""
+    return sum(counters.days[d].credits_used for d in trailing_days(now) if d in counters.days)
 
 
 def forecast_exhausted_on(plan: Plan, consumed: int, recent_consumption: int, now: datetime) -> date | None:
@@ -377,7 +383,6 @@ def plan_usage(plan: Plan, counters: PlanCounters, now: datetime) -> Usage:
     elif plan.type is PlanType.MAU:
         months = list(mau_month_rows(plan, counters))
     else:
-        recent = sum(counters.days[d].credits_used for d in window if d in counters.days)
         months = list(mauc_month_rows(plan, counters))
-        forecast = forecast_exhausted_on(plan, figures.consumed, recent, now)
+        forecast = forecast_exhausted_on(plan, figures.consumed, trailing_credits(counters, now), now)
     return Usage(**asdict(figures), forecast_exhausted_on=forecast, months=months, settled=settled)

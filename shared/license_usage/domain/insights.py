@@ -27,9 +27,10 @@ from license_usage.domain.consumption import (
     INACTIVE_AFTER_DAYS,
     PlanCounters,
     consumed_at,
+    days_between,
     forecast_exhausted_on,
     seat_days,
-    trailing_days,
+    trailing_credits,
     utilization_pct,
 )
 from license_usage.domain.money import (
@@ -58,6 +59,7 @@ COVERAGE_PCT = 90  # mau: the allowance covering 90 % of the months (nearest ran
 OVER_MONTHS_NEEDED = 2  # mau.over_allowance: over in at least 2 ...
 OVER_MONTHS_LOOKED_AT = 3  # ... of the last 3 complete plan months
 DENIAL_WINDOW_DAYS = 30  # hard_limit.denials looks at the last 30 days
+OVERDRAFT_WINDOW_DAYS = 30  # the vendor's overdraft opportunities count the over-days of the last 30
 AI_WINDOW_DAYS = 30  # ai.low_adoption: AI actions per active user over the last 30 days
 ADOPTION_MIN_ACTIVE_USERS = 5  # ai.low_adoption compares groups of at least 5 active users
 ADOPTION_SHARE = Fraction(1, 4)  # ... flagging those under a quarter of the median group
@@ -780,6 +782,13 @@ def digest_items(items: Iterable[Insight], sent_ids: Iterable[str]) -> list[Insi
     return order_insights(due)
 
 
+def digest_ids_kept(items: Iterable[Insight], sent_ids: Iterable[str], due: Iterable[Insight]) -> frozenset[str]:
+    """The ids to remember after a digest: those just sent, and of those sent before only the items
+    that still exist (one that went away and comes back is new again)."""
+    current = {item.id for item in items}
+    return frozenset(set(sent_ids) & current) | {item.id for item in due}
+
+
 JsonValue: TypeAlias = str | int | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
 
 
@@ -1023,10 +1032,6 @@ def denials_input(plan: Plan, counters: PlanCounters, recent: RecentDenials) -> 
     )
 
 
-def _days_between(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
-
-
 def renewal_figures(plan: Plan, counters: PlanCounters, now: datetime) -> RenewalFigures:
     """SPEC §11 renewal.sizing's basis from the counters: seats the peak of the last 90 days (today
     included); mau every month's active users; mauc the credits of the last 12 months (or of the
@@ -1036,16 +1041,16 @@ def renewal_figures(plan: Plan, counters: PlanCounters, now: datetime) -> Renewa
         rows = seat_days(plan, counters, today - timedelta(days=RENEWAL_WINDOW_DAYS - 1), today)
         return SeatsPeak(max((row.max for row in rows), default=counters.seats_in_use))
     if plan.type is PlanType.MAU:
-        return MonthlyActives({month: counts.active_users for month, counts in counters.months.items()})
+        return MonthlyActives(_month_actives(counters))
     first = max(plan.start.date(), today - timedelta(days=364))
-    days = _days_between(first, today) if first <= today else []
+    days = days_between(first, today)
     credits = sum(counters.days[d.isoformat()].credits_used for d in days if d.isoformat() in counters.days)
     return CreditsOverYear(credits_used=credits, days_observed=len(days))
 
 
-def credits_last_30_days(counters: PlanCounters, now: datetime) -> int:
-    """Exactly what the usage API's forecast uses (``consumption.trailing_days``)."""
-    return sum(counters.days[d].credits_used for d in trailing_days(now) if d in counters.days)
+def _month_actives(counters: PlanCounters) -> dict[str, int]:
+    """mau: each plan month's active users (mauc: its credits)."""
+    return {month: counts.active_users for month, counts in counters.months.items()}
 
 
 def plan_insights(figures: InsightFigures, now: datetime) -> list[Insight]:
@@ -1058,12 +1063,10 @@ def plan_insights(figures: InsightFigures, now: datetime) -> list[Insight]:
         found.append(seats_reclaimable(SeatsReclaimableInput(plan, counters.seats_in_use, inactive, price), now))
         found.append(hard_limit_denials(denials_input(plan, counters, figures.seats.recent_denials), now))
     if plan.type is PlanType.MAUC:
-        used = sum(counts.active_users for counts in counters.months.values())
-        credits = CreditsInput(plan, used, credits_last_30_days(counters, now), price)
+        credits = CreditsInput(plan, consumed_at(plan, counters, now, now), trailing_credits(counters, now), price)
         found.append(credits_run_out(credits, now))
     if plan.type is PlanType.MAU:
-        actives = {month: counts.active_users for month, counts in counters.months.items()}
-        found.append(mau_over_allowance(MauInput(plan, actives, price), now))
+        found.append(mau_over_allowance(MauInput(plan, _month_actives(counters), price), now))
     if ends_within(plan, now, RENEWAL_WINDOW_DAYS) and not figures.renewed:
         found.append(renewal_sizing(RenewalInput(plan, False, renewal_figures(plan, counters, now), price), now))
     return [item for item in found if item is not None]
@@ -1085,13 +1088,11 @@ def over_days(plan: Plan, counters: PlanCounters, now: datetime) -> int:
     with more active users (the current month: so far; a month's active users are not kept per
     day); mauc a day by whose end more credits were used."""
     today = now.date()
-    first = max(today - timedelta(days=DENIAL_WINDOW_DAYS - 1), plan.start.date())
+    first = max(today - timedelta(days=OVERDRAFT_WINDOW_DAYS - 1), plan.start.date())
     last = min(today, (plan.end - timedelta(microseconds=1)).date())
-    if first > last:
-        return 0
     if plan.type is PlanType.SEATS:
         return sum(row.max > plan.amount for row in seat_days(plan, counters, first, last))
-    ends = [min(now, datetime.combine(d, time.max, UTC)) for d in _days_between(first, last)]
+    ends = [min(now, datetime.combine(d, time.max, UTC)) for d in days_between(first, last)]
     return sum(consumed_at(plan, counters, end, now) > plan.amount for end in ends)
 
 
@@ -1113,6 +1114,13 @@ class VendorCategory(StrEnum):
     RENEWAL_AT_RISK = "renewal_at_risk"
 
 
+VendorEntry: TypeAlias = Opportunity | RenewalAtRisk  # one entry of the vendor's list
+
+
+def category_of(entry: VendorEntry) -> VendorCategory:
+    return VendorCategory.OPPORTUNITY if isinstance(entry, Opportunity) else VendorCategory.RENEWAL_AT_RISK
+
+
 # SPEC §11's vendor list: the expansion opportunities first, then the renewals at risk.
 _CATEGORY_RANK = {VendorCategory.OPPORTUNITY: "1#", VendorCategory.RENEWAL_AT_RISK: "2#"}
 
@@ -1121,20 +1129,15 @@ def category_rank_prefix(category: VendorCategory) -> str:
     return _CATEGORY_RANK[category]
 
 
-def vendor_rank_text(entry: Opportunity | RenewalAtRisk) -> str:
+def vendor_rank_text(entry: VendorEntry) -> str:
     """The entry's place in the vendor's whole list, as text that sorts in that order."""
-    if isinstance(entry, Opportunity):
-        return _CATEGORY_RANK[VendorCategory.OPPORTUNITY] + opportunity_rank_text(entry)
-    return _CATEGORY_RANK[VendorCategory.RENEWAL_AT_RISK] + renewal_rank_text(entry)
+    rank = opportunity_rank_text(entry) if isinstance(entry, Opportunity) else renewal_rank_text(entry)
+    return _CATEGORY_RANK[category_of(entry)] + rank
 
 
-@dataclass(frozen=True)
-class VendorEntry:
-    """One entry of the vendor's list: an opportunity or a renewal at risk."""
-
-    category: VendorCategory
-    opportunity: Opportunity | None = None
-    renewal: RenewalAtRisk | None = None
+def index_is_current(written_at: datetime | None, now: datetime) -> bool:
+    """The vendor's index is current when today's (UTC) daily rollup wrote it; aggregating before."""
+    return written_at is not None and written_at.date() >= now.date()
 
 
 @dataclass(frozen=True)

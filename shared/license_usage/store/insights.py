@@ -29,6 +29,7 @@ from license_usage.domain.insights import (
     VendorCategory,
     VendorEntries,
     VendorEntry,
+    category_of,
     category_rank_prefix,
     vendor_rank_text,
 )
@@ -43,9 +44,6 @@ from license_usage.store.keys import (
 )
 from license_usage.store.pages import Page, decode_state, encode_state
 from license_usage.store.tables import LicensingItem
-
-OPPORTUNITY = VendorCategory.OPPORTUNITY
-RENEWAL_AT_RISK = VendorCategory.RENEWAL_AT_RISK
 
 
 class VendorInsightRecord(LicensingItem):
@@ -81,15 +79,15 @@ def _money(amount: str | None, currency: str | None) -> Money | None:
     return Money(Decimal(amount), currency) if amount is not None and currency is not None else None
 
 
-def _record(entry: Opportunity | RenewalAtRisk) -> VendorInsightRecord:
+def _record(entry: VendorEntry) -> VendorInsightRecord:
     record = VendorInsightRecord(vendor_insight_partition(entry.org_id), vendor_rank_text(entry))
-    record.org_id, record.plan_id = entry.org_id, entry.plan_id
+    record.org_id, record.plan_id, record.category = entry.org_id, entry.plan_id, category_of(entry).value
     if isinstance(entry, Opportunity):
-        record.category, record.kind, record.units = OPPORTUNITY.value, entry.kind.value, entry.units
+        record.kind, record.units = entry.kind.value, entry.units
         record.insight_id = entry.insight_id
         money = entry.money
     else:
-        record.category, record.kind = RENEWAL_AT_RISK.value, "renewal.at_risk"
+        record.kind = "renewal.at_risk"
         record.plan_type, record.product, record.ends_at = entry.plan_type, entry.product, format_utc(entry.ends_at)
         record.days_left, record.amount, record.consumed = entry.days_left, entry.amount, entry.consumed
         record.utilization_pct = str(entry.utilization_pct)
@@ -101,8 +99,8 @@ def _record(entry: Opportunity | RenewalAtRisk) -> VendorInsightRecord:
 
 def _entry(record: VendorInsightRecord) -> VendorEntry:
     money = _money(record.money, record.currency)
-    if record.category == OPPORTUNITY.value:
-        opportunity = Opportunity(
+    if record.category == VendorCategory.OPPORTUNITY.value:
+        return Opportunity(
             kind=OpportunityKind(record.kind),
             org_id=record.org_id,
             plan_id=record.plan_id,
@@ -110,8 +108,7 @@ def _entry(record: VendorInsightRecord) -> VendorEntry:
             money=money,
             insight_id=record.insight_id,
         )
-        return VendorEntry(OPPORTUNITY, opportunity=opportunity)
-    renewal = RenewalAtRisk(
+    return RenewalAtRisk(
         org_id=record.org_id,
         plan_id=record.plan_id,
         plan_type=str(record.plan_type),
@@ -123,7 +120,6 @@ def _entry(record: VendorInsightRecord) -> VendorEntry:
         utilization_pct=Decimal(str(record.utilization_pct)),
         value=money,
     )
-    return VendorEntry(RENEWAL_AT_RISK, renewal=renewal)
 
 
 def _org_record(org_id: str) -> OrgInsightsRecord | None:
@@ -137,7 +133,7 @@ def replace_vendor_entries(org_id: str, entries: VendorEntries) -> int:
     """Make the organization's index entries exactly ``entries``. The set of its entries is widened
     (ADD) before anything is written and narrowed (DELETE) after, so a run that stops midway, or
     two runs at once, leave no entry that a later run would not remove. Returns how many it has."""
-    listed: list[Opportunity | RenewalAtRisk] = [*entries.opportunities, *entries.renewals_at_risk]
+    listed: list[VendorEntry] = [*entries.opportunities, *entries.renewals_at_risk]
     new = {vendor_rank_text(e): _record(e) for e in listed}
     before = _org_record(org_id)
     old = set(before.index_entries or ()) if before else set()

@@ -16,12 +16,15 @@ from license_usage.domain.insights import (
     Insight,
     InsightFigures,
     VendorEntry,
+    digest_ids_kept,
     digest_items,
+    digest_notice,
+    index_is_current,
     org_insights,
     vendor_entries,
 )
 from license_usage.domain.notifications import is_renewed
-from license_usage.domain.plans import PlanStatus, PlanType
+from license_usage.domain.plans import Plan, PlanStatus, PlanType
 from license_usage.domain.rollups import SeatFigures
 from license_usage.domain.timestamps import display_utc, format_utc_seconds
 from license_usage.store import insights as stored
@@ -30,6 +33,7 @@ from license_usage.store.pages import Page
 from license_usage.store.plans import plans_of_org
 from license_usage.store.rollups import data_as_of, rolled_up_sections
 from license_usage.store.seat_swings import seat_figures
+from license_usage.usecases.notifications import deliver
 from license_usage.usecases.usage import counters_of, freshness_of
 
 logger = Logger(child=True)
@@ -37,9 +41,8 @@ logger = Logger(child=True)
 ADOPTION_TIMEFRAME = "last_30_days"  # ai.low_adoption reads the rollup's sections of this timeframe
 
 
-def insight_figures(org_id: str, now: datetime) -> list[InsightFigures]:
-    """The precomputed figures of the organization's current plans."""
-    plans = plans_of_org(org_id)
+def insight_figures(plans: list[Plan], now: datetime) -> list[InsightFigures]:
+    """The precomputed figures of the organization's current plans (``plans``: all of its plans)."""
     return [
         InsightFigures(
             plan=plan,
@@ -68,7 +71,7 @@ class OrgInsights:
 
 def insights_of(org_id: str, now: datetime) -> OrgInsights:
     """SPEC §11 ``GET /v1/orgs/{org_id}/insights``."""
-    items = _items(org_id, insight_figures(org_id, now), now)
+    items = _items(org_id, insight_figures(plans_of_org(org_id), now), now)
     rolled_up_at = data_as_of(org_id)
     return OrgInsights(
         org_id=org_id,
@@ -81,9 +84,9 @@ def insights_of(org_id: str, now: datetime) -> OrgInsights:
 # ---------------------------------------------------------------------- the vendor's view
 
 
-def refresh_vendor_insights(org_id: str, now: datetime) -> int:
+def refresh_vendor_insights(org_id: str, plans: list[Plan], now: datetime) -> int:
     """The daily rollup: the organization's entries in the vendor's index, as of ``now``."""
-    figures = insight_figures(org_id, now)
+    figures = insight_figures(plans, now)
     return stored.replace_vendor_entries(org_id, vendor_entries(figures, _items(org_id, figures, now), now))
 
 
@@ -102,25 +105,24 @@ def vendor_insights(category: str | None, limit: int, cursor: str | None, now: d
     """SPEC §11 ``GET /v1/insights``: the index as the last daily rollup wrote it; ``current`` when
     that was today (UTC), ``aggregating`` until today's rollup has run."""
     written_at = stored.index_written_at()
-    fresh = written_at is not None and written_at.date() >= now.date()
     return VendorInsights(
         page=stored.vendor_entries_page(category, limit, cursor),
         data_as_of=format_utc_seconds(written_at) if written_at else None,
-        freshness=freshness_of(fresh),
+        freshness=freshness_of(index_is_current(written_at, now)),
     )
 
 
 # ---------------------------------------------------------------------- the weekly digest
 
 
-def digest_of(org_id: str, now: datetime) -> tuple[list[Insight], list[Insight]]:
-    """(every current item, the new warning and critical ones the digest is to send)."""
-    items = _items(org_id, insight_figures(org_id, now), now)
-    return items, digest_items(items, stored.digest_sent(org_id))
-
-
-def remember_digest(org_id: str, items: list[Insight], sent: list[Insight]) -> None:
-    """The ids sent, and of those sent before only the items that still exist (one that went away
-    and comes back is new again)."""
-    current = {item.id for item in items}
-    stored.set_digest_sent(org_id, (stored.digest_sent(org_id) & current) | {item.id for item in sent})
+def send_digest(org_id: str, plans: list[Plan], now: datetime) -> int:
+    """SPEC §7 ``insights.digest``: the organization's new warning and critical insights, once
+    (stored once and published as every notice is). Returns how many were sent."""
+    items = _items(org_id, insight_figures(plans, now), now)
+    sent_before = stored.digest_sent(org_id)
+    due = digest_items(items, sent_before)
+    if not due:
+        return 0
+    sent = deliver([digest_notice(org_id, due, now)])
+    stored.set_digest_sent(org_id, digest_ids_kept(items, sent_before, due))
+    return sent

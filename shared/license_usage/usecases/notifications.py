@@ -135,19 +135,6 @@ class RunIncomplete(RuntimeError):
     """Some plans could not be decided; the run is safe to repeat (EventBridge retries it)."""
 
 
-def send_digest(org_id: str, now: datetime) -> int:
-    """SPEC §7 ``insights.digest``: the organization's new warning and critical insights, once.
-    (Imported here: ingest and the API raise notices too, and need none of the insights' rules.)"""
-    from license_usage.domain.insights import digest_notice
-    from license_usage.usecases.insights import digest_of, remember_digest
-
-    items, due = digest_of(org_id, now)
-    sent = deliver([digest_notice(org_id, due, now)]) if due else 0
-    if due:
-        remember_digest(org_id, items, due)
-    return sent
-
-
 def _run_org(org_id: str, now: datetime) -> tuple[int, int, int]:
     """(plans, notices sent, plans or digests that failed) of one organization."""
     plans = plans_of_org(org_id)
@@ -159,8 +146,11 @@ def _run_org(org_id: str, now: datetime) -> tuple[int, int, int]:
             logger.exception("notices of a plan not decided", extra={"org_id": org_id, "plan_id": plan.plan_id})
             failed += 1
     if digest_due(now):
+        # Imported here: ingest and the API raise notices too, and need none of the insights' rules.
+        from license_usage.usecases.insights import send_digest
+
         try:
-            sent += send_digest(org_id, now)
+            sent += send_digest(org_id, plans, now)
         except Exception:
             logger.exception("insights digest not decided", extra={"org_id": org_id})
             failed += 1

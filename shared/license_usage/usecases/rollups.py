@@ -17,7 +17,7 @@ from license_usage.domain.directory import DirectoryChange, end_of_day_key, late
 from license_usage.domain.insights import denial_window, inactive_assignments, recent_denials
 from license_usage.domain.plan_user import latest_logins
 from license_usage.domain.plans import Enforcement, Plan, PlanType
-from license_usage.domain.rollups import SeatFigures, day_figures
+from license_usage.domain.rollups import RecentDenials, SeatFigures, day_figures
 from license_usage.domain.timeframes import TIMEFRAMES, resolve_window
 from license_usage.observability import record_rollup_lag
 from license_usage.store.dirty_days import DirtyDay, claim_dirty_day, clear_dirty_day, dirty_days
@@ -105,7 +105,7 @@ def roll_up_day(org_id: str, day: str, plans: list[Plan], settled: Settled | Non
         swing = figures.seat_swings.get(plan.plan_id)
         # A day whose seat changes were all superseded by late events keeps no swing.
         save_seat_swing(plan.plan_id, day, replace(swing, version=versions[plan.plan_id]) if swing else None)
-        if plan.enforcement is Enforcement.HARD or plan.plan_id in figures.seat_denials:
+        if plan.enforcement is Enforcement.HARD:  # only a hard limit refuses
             save_day_denials(plan.plan_id, day, figures.seat_denials.get(plan.plan_id))
     logins = [(e.order_key, e.user_id, e.product) for e in events if e.type == "user.login" and e.user_id]
     settled.add_logins(latest_logins(logins, plans))
@@ -144,14 +144,15 @@ def recompute_roles(org_id: str, since: date, histories: dict[str, list[Director
     save_roles(org_id, counts, since.isoformat())
 
 
-def refresh_inactive_assignments(org_id: str, now: datetime, report: RollupReport) -> None:
+def refresh_inactive_assignments(plans: list[Plan], now: datetime, report: RollupReport) -> None:
     """SPEC §2: a seat held by a user with no login in the last 30 days; and for SPEC §11 the first
-    100 of their holders, and the seats the plan refused in the last 30 days."""
-    for plan in plans_of_org(org_id):
+    100 of their holders, and the seats a hard-limited plan refused in the last 30 days."""
+    for plan in plans:
         if plan.type is PlanType.SEATS and plan.covers(now):
             holders = [user for user in all_plan_users(plan.plan_id) if user.holds_seat]
             inactive = inactive_assignments(holders, now)
-            refused = recent_denials(day_denials(plan.plan_id, *denial_window(now)), now)
+            hard = plan.enforcement is Enforcement.HARD  # only a hard limit refuses
+            refused = recent_denials(day_denials(plan.plan_id, *denial_window(now)), now) if hard else RecentDenials()
             set_assignment_activity(plan.plan_id, inactive.count, len(holders) - inactive.count)
             save_seat_figures(plan.plan_id, SeatFigures(inactive.user_ids, refused))
             with _REPORT_LOCK:
@@ -168,7 +169,9 @@ def _each_org(org_ids: Iterable[str], report: RollupReport, work: Callable[[str]
         _one_org(org_id, report, work)
 
 
-def _one_org(org_id: str, report: RollupReport, work: Callable[[str], None]) -> None:
+def _one_org(org_id: str, report: RollupReport, work: Callable[[str], object]) -> bool:
+    """Do one organization's ``work``; a failure is logged and reported, not raised. Whether it
+    succeeded."""
     try:
         work(org_id)
     except Exception:
@@ -176,6 +179,8 @@ def _one_org(org_id: str, report: RollupReport, work: Callable[[str], None]) -> 
         with _REPORT_LOCK:
             if org_id not in report.failed_orgs:
                 report.failed_orgs.append(org_id)
+        return False
+    return True
 
 
 _REPORT_LOCK = threading.Lock()
@@ -188,13 +193,17 @@ def _settle_org(org_id: str, now: datetime, report: RollupReport) -> None:
     organization's entries in the vendor's insights index, from the figures just settled. Each
     step on its own: one that fails costs the organization that step only (the run then fails)."""
 
+    plans: list[Plan] = []  # read once, for the two steps that need them
+
     def index(org: str) -> None:
-        entries = refresh_vendor_insights(org, now)
+        entries = refresh_vendor_insights(org, plans, now)
         with _REPORT_LOCK:
             report.vendor_insight_entries += entries
 
     _one_org(org_id, report, lambda org: precompute_named_timeframes(org, now))
-    _one_org(org_id, report, lambda org: refresh_inactive_assignments(org, now, report))
+    if not _one_org(org_id, report, lambda org: plans.extend(plans_of_org(org))):
+        return
+    _one_org(org_id, report, lambda _: refresh_inactive_assignments(plans, now, report))
     _one_org(org_id, report, index)
 
 

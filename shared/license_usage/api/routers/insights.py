@@ -72,11 +72,11 @@ Category = Annotated[
 
 
 def _entry_out(entry: VendorEntry) -> OpportunityOut | RenewalAtRiskOut:
-    from license_usage.domain.insights import to_json_value
+    from license_usage.domain.insights import Opportunity, to_json_value
 
-    if entry.opportunity is not None:
-        return OpportunityOut.model_validate(to_json_value(entry.opportunity))
-    return RenewalAtRiskOut.model_validate(to_json_value(entry.renewal))
+    if isinstance(entry, Opportunity):
+        return OpportunityOut.model_validate(to_json_value(entry))
+    return RenewalAtRiskOut.model_validate(to_json_value(entry))
 
 
 @router.get("/v1/insights", summary="Expansion opportunities and renewals at risk across organizations, ranked")
