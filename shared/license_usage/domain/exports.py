@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -127,12 +128,44 @@ class ExportTooLarge(InvalidRequest):
 
 # ---------------------------------------------------------------------- cells
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# OWASP "CSV Injection": a spreadsheet may read a cell as a formula (or run it as a command) when
+# it begins with = + - @, a tab, CR or LF. Also taken as such here: VT, FF and NUL (controls some
+# readers skip or split at), `|` (DDE: =cmd|' /c …'!A1 begins with it once a reader drops a
+# character), and each of these in its full-width, small or super/subscript form, which NFKC folds
+# to the ASCII one, as some spreadsheets do on input; and the minus sign U+2212.
+FORMULA_STARTS = frozenset("=+-@|\t\r\n\x0b\x0c\x00\u2212")
+# What a reader may skip before it sees a cell's first character: spaces (any Unicode space or
+# line separator), control and format characters (zero-width space, BOM, bidi marks, soft
+# hyphen), and a double quote (a reader that splits without honouring quotes keeps it).
+_SKIPPED_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
+
+
+def _starts_a_formula(text: str) -> bool:
+    """Whether ``text``, past what a reader skips, begins as a formula."""
+    for char in text:
+        if char in FORMULA_STARTS:
+            return True
+        if char.isalnum():  # ordinary text, at once (no letter or digit folds to a formula start)
+            return False
+        if char == '"' or unicodedata.category(char) in _SKIPPED_CATEGORIES:
+            continue
+        return unicodedata.normalize("NFKC", char)[:1] in FORMULA_STARTS
+    return False
 
 
 def neutralise(text: str) -> str:
-    """SPEC §8: a text cell that a spreadsheet would read as a formula gets a leading apostrophe."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    """SPEC §8 and OWASP's CSV-injection guidance: a text cell that a spreadsheet could read as a
+    formula gets a leading apostrophe, so it is read as text. That is so when the cell, or any
+    element of it that a reader may take as a cell of its own (a list joined with ``;``, which is
+    also the field separator of spreadsheets in many locales), begins as a formula, even after
+    spaces and invisible characters. The one rule for every text cell of every export, CSV and
+    XLSX alike; the CSV writer also quotes every text cell (``csv_field``), so that no ``;``, ``,``
+    or line break inside a cell starts another cell in any reader that honours quotes."""
+    if _starts_a_formula(text) or (
+        LIST_SEPARATOR in text and any(_starts_a_formula(part) for part in text.split(LIST_SEPARATOR)[1:])
+    ):
+        return "'" + text
+    return text
 
 
 def csv_text(cell: Cell) -> str:
@@ -148,6 +181,18 @@ def csv_text(cell: Cell) -> str:
     if isinstance(cell, int | float):
         return str(cell)
     return neutralise(cell)
+
+
+def csv_field(cell: Cell) -> str | int | float:
+    """A cell for a CSV writer that quotes what is not a number (``csv.QUOTE_NONNUMERIC``): numbers
+    stay bare numbers (a spreadsheet reads ``-1`` as the number, never as a formula), every other
+    cell is ``csv_text`` and so quoted (OWASP: wrap each cell in double quotes, escape the quotes
+    inside by doubling them, prepend the apostrophe where a formula could begin)."""
+    if isinstance(cell, bool):
+        return int(cell)
+    if isinstance(cell, int | float):
+        return cell
+    return csv_text(cell)
 
 
 def joined(values: Iterable[str]) -> str:

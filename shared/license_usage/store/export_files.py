@@ -26,7 +26,7 @@ from license_usage.domain.exports import (
     ExportTooLarge,
     Instant,
     Sheet,
-    csv_text,
+    csv_field,
     neutralise,
 )
 
@@ -120,11 +120,13 @@ def _write_csv(upload: _Upload, sheet: Sheet) -> int:
     # Rows are encoded as they are written (a text buffer would hold 4 bytes per character).
     raw = io.BytesIO()
     text = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=True)
-    writer = csv.writer(text, lineterminator="\r\n")  # RFC 4180
-    writer.writerow([neutralise(name) for name in sheet.header])
+    # RFC 4180. The header (the spec's own column names) is quoted only where needed; every text
+    # cell of a row is quoted, numbers are not (domain/exports.py: csv_field).
+    csv.writer(text, lineterminator="\r\n").writerow([neutralise(name) for name in sheet.header])
+    writer = csv.writer(text, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
     rows = 0
     for row in sheet.rows:
-        writer.writerow([csv_text(cell) for cell in row])
+        writer.writerow([csv_field(cell) for cell in row])
         rows += 1
         if raw.tell() >= PART_BYTES:
             upload.send(raw.getvalue())
