@@ -59,6 +59,12 @@ def record_rollup_lag(now: datetime, marked_at: Iterable[datetime | None]) -> fl
     return lag
 
 
+def record_rollup_quarantined(quarantined: int) -> None:
+    """For one rollup run: how many days and steps of organizations stay quarantined after it
+    (``store.quarantine``; recorded every run, 0 included, so the alarm sees them go)."""
+    _add("RollupQuarantined", MetricUnit.Count, quarantined)
+
+
 def record_notification_sent() -> None:
     """One notice published to every channel."""
     _add("NotificationsSent", MetricUnit.Count, 1)

@@ -118,3 +118,56 @@ def roles_distribution(histories: Iterable[Sequence[DirectoryChange]], end_key: 
 def end_of_day_key(day: date) -> str:
     """The order key of the instant a UTC day ends (events before it belong to the day or earlier)."""
     return f"{(day + timedelta(days=1)).isoformat()}T00:00:00.000000Z"
+
+
+# ---------------------------------------------------------------- how big a stored user gets
+
+DYNAMODB_ITEM_BYTES = 400 * 1024  # DynamoDB's largest item (names and values, UTF-8)
+# The most a stored lifecycle event holds: every version of the API refused more than 256
+# characters for a user id or a group, and more than 50 roles of 64 characters (a character is at
+# most 4 bytes in UTF-8; the API now also limits bytes, which only makes entries smaller).
+STORED_ID_BYTES = 256 * 4
+STORED_ROLES = 50
+STORED_ROLE_BYTES = 64 * 4
+ORDER_KEY_BYTES = len("2026-01-01T00:00:00.000000Z#") + 128  # an event id: 128 ASCII characters
+_STATUS_BYTES = max(len(status) for status in STATUS_AFTER_EVENT.values())
+# DynamoDB's sizes: a list or a map is 3 bytes plus 1 per element plus its elements (a map's keys
+# counted too); a null is 1 byte.
+_LIST_OVERHEAD, _ELEMENT_OVERHEAD = 3, 1
+
+
+def entry_bytes_bound() -> int:
+    """The most one lifecycle entry takes as a map entry: its order key and ``{"status", "roles",
+    "group"}``, each at its longest."""
+    roles = _LIST_OVERHEAD + STORED_ROLES * (_ELEMENT_OVERHEAD + STORED_ROLE_BYTES)
+    value = _LIST_OVERHEAD + 3 * _ELEMENT_OVERHEAD
+    value += len("status") + _STATUS_BYTES + len("roles") + roles + len("group") + STORED_ID_BYTES
+    return _ELEMENT_OVERHEAD + ORDER_KEY_BYTES + value
+
+
+# A user's item keeps at most this many entries in its map; the others are items of their own
+# (``store.users``). 24 entries at their longest, and the item's other attributes (keys of at most
+# 545 bytes of id, the user id, the settled group and its order key), stay below 400 KB.
+MAX_ENTRIES_IN_USER_ITEM = 24
+_KEY_PART_BYTES = 545  # ``store.keys.key_part``'s longest
+_USER_ITEM_OTHER_BYTES = (
+    len("pk") + len("ORG#") + _KEY_PART_BYTES
+    + len("sk") + len("USER#") + _KEY_PART_BYTES
+    + len("user_id") + STORED_ID_BYTES
+    + len("group") + STORED_ID_BYTES
+    + len("group_at") + ORDER_KEY_BYTES
+    + len("spilled") + 1
+    + len("history") + _LIST_OVERHEAD
+)  # fmt: skip
+
+
+def user_item_bytes_bound() -> int:
+    """The most a user's item in the directory takes."""
+    return MAX_ENTRIES_IN_USER_ITEM * entry_bytes_bound() + _USER_ITEM_OTHER_BYTES
+
+
+def entry_item_bytes_bound() -> int:
+    """The most an entry kept as an item of its own takes: its keys (the sort key ends with the order
+    key), the user id, the order key and the entry."""
+    keys = len("pk") + len("ORG#") + _KEY_PART_BYTES + len("sk") + len("USERH#") + _KEY_PART_BYTES + 1 + ORDER_KEY_BYTES
+    return keys + len("user_id") + STORED_ID_BYTES + len("at") + ORDER_KEY_BYTES + len("entry") + entry_bytes_bound()

@@ -3,11 +3,12 @@ days up (SPEC §3, §6, §7). Pure: the store reads and writes these figures."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from license_usage.domain.consumption import SeatSwing
 from license_usage.domain.events import counted_quantity
@@ -380,3 +381,107 @@ def rollup_lag_seconds(now: datetime, marked_at: Iterable[datetime]) -> float | 
     oldest = min(marks).astimezone(UTC)
     due = datetime.combine(oldest.date() + timedelta(days=1), time(0), tzinfo=UTC)
     return max(0.0, (now - due).total_seconds())
+
+
+# ---------------------------------------------------------------- items bounded in bytes
+
+DYNAMODB_ITEM_BYTES = 400 * 1024  # DynamoDB's largest item (attribute names and values, UTF-8)
+# What grows with users, groups or events (a day's distinct ids, a day's roles, a timeframe's
+# groups) is kept in parts of at most this many bytes, each an item with a few bounded attributes.
+PART_BYTES = 300_000
+STORED_TEXT_BYTES = 256 * 4  # a group, user id or goal id: every API version refused > 256 characters
+_NUMBER_BYTES = 21  # DynamoDB's largest number
+_KEY_PART_BYTES = 545  # ``store.keys.key_part``'s longest
+_KEYS_BYTES = 2 * (len("pk") + len("ROLES#") + 2 * _KEY_PART_BYTES + 32)  # any rollup item's keys, generously
+_DAY_NUMBERS = ("suggest_goal", "added", "invited", "deactivated", "deleted", "loose_logins")
+MAX_WEEKS_IN_TIMEFRAME = 54  # the longest named timeframe is a year: at most 54 ISO weeks touched
+
+T = TypeVar("T")
+
+
+def json_bytes(value: object) -> int:
+    """The bytes of ``value`` as a JSON attribute stores it (``json.dumps``' defaults)."""
+    return len(json.dumps(value).encode())
+
+
+def split_by_bytes(items: Iterable[T], cost: Callable[[T], int], budget: int = PART_BYTES) -> list[list[T]]:
+    """``items`` in order, cut into parts whose costs add up to at most ``budget`` each (an item
+    costing more than ``budget`` alone is a part of its own); no part when there are no items."""
+    parts: list[list[T]] = []
+    size = 0
+    for item in items:
+        item_cost = cost(item)
+        if not parts or (size + item_cost > budget and size):
+            parts.append([])
+            size = 0
+        parts[-1].append(item)
+        size += item_cost
+    return parts
+
+
+def day_item_bytes_bound() -> int:
+    """The most a ``DAILY#`` item takes: ``PART_BYTES`` of ids (each counted 3 bytes more than its
+    UTF-8), its numbers, its group's name and its keys."""
+    numbers = sum(len(name) + _NUMBER_BYTES for name in _DAY_NUMBERS)
+    return PART_BYTES + numbers + len("group_name") + STORED_TEXT_BYTES + _KEYS_BYTES
+
+
+def roles_item_bytes_bound() -> int:
+    """The most a ``ROLES#`` item takes: ``PART_BYTES`` of counts as JSON, and its keys."""
+    return len("counts") + PART_BYTES + _KEYS_BYTES
+
+
+def report_item_bytes_bound() -> int:
+    """The most a ``REPORT#`` item takes: ``PART_BYTES`` of group rows as JSON, the user activity's
+    and AI actions' totals and weekly rows (each at its largest numbers), and its keys."""
+    number = len(str(2**63))
+    lifecycle = _json_object_bound(LifecycleWeek, number) + 2
+    ai = _json_object_bound(AiWeek, number) + 2
+    fixed = 2 * (lifecycle + ai) + MAX_WEEKS_IN_TIMEFRAME * (lifecycle + ai) + 256  # totals, weeks, names
+    return len("sections") + PART_BYTES + fixed + len("first") + len("last") + 20 + len("parts") + _KEYS_BYTES
+
+
+def _json_object_bound(kind: type, number_chars: int) -> int:
+    """The longest JSON object of a figures dataclass: each field's name, a 10-character text
+    (a week's date) or a number of ``number_chars`` digits."""
+    names = list(getattr(kind, "__dataclass_fields__", {}))
+    return 2 + sum(len(json.dumps(name)) + 2 + max(12, number_chars) + 2 for name in names)
+
+
+def denials_item_bytes_bound() -> int:
+    """The most a ``SEATDENIED#`` item takes: ``MAX_DENIED_ID_BYTES`` of ids, its numbers, the
+    latest order key (a timestamp and an event id of at most 128 characters), its keys."""
+    order_key = len("2026-01-01T00:00:00.000000Z#") + 128
+    numbers = len("denials") + len("distinct_users") + 2 * _NUMBER_BYTES
+    return MAX_DENIED_ID_BYTES + MAX_DENIED_USERS_KEPT * 3 + numbers + len("last_order_key") + order_key + _KEYS_BYTES
+
+
+# ---------------------------------------------------------------- quarantine
+
+ORGANIZATION_SCOPE = "organization"  # an organization's steps across its days (directory, roles…)
+SETTLE_SCOPE_PREFIX = "settle:"  # ``settle:<step>``: one of what the daily run settles after the days
+MAX_REASON_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class Quarantine:
+    """A day, or a step of an organization, that the rollup could not do (and will try again on
+    every run until it can): why, since when, how often it was tried."""
+
+    org_id: str
+    scope: str  # a day (YYYY-MM-DD), ``organization`` or ``settle:<step>``
+    reason: str
+    first_at: str
+    last_at: str
+    attempts: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.org_id}/{self.scope}"
+
+
+def quarantine_reason(step: str, error: BaseException) -> str:
+    """What failed and how, in at most ``MAX_REASON_CHARS`` characters (the error's own text may
+    hold what the organization sent: it is cut, never left out, so the runbook can find it)."""
+    text = f"{step}: {type(error).__name__}: {error}"
+    return text if len(text) <= MAX_REASON_CHARS else f"{text[: MAX_REASON_CHARS - 1]}…"

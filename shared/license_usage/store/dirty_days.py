@@ -100,3 +100,14 @@ def clear_dirty_day(dirty: DirtyDay) -> bool:
                 raise
         return False
     return True
+
+
+def release_dirty_day(dirty: DirtyDay) -> None:
+    """Give up the claim on a day that could not be rolled up: it stays marked for the next run,
+    and writers need not mark it again meanwhile (see ``mark_days_dirty``)."""
+    record = DirtyDayRecord(*dirty_day_key(dirty.org_id, dirty.day))
+    try:
+        record.update(actions=[DirtyDayRecord.claimed.remove()], condition=DirtyDayRecord.marks.exists())
+    except UpdateError as error:
+        if not condition_failed(error):
+            raise

@@ -6,7 +6,15 @@ which days to recompute are in ``store.dirty_days``, the seat swings in ``store.
 - ``ROLES#<org_id>`` / ``<day>``: roles of active users at the end of a day when they changed.
 - ``ROLLUP#<org_id>`` / ``META``: when the organization's figures were last rolled up.
 - ``REPORT#<org_id>`` / a timeframe: the named windows' sections; ``ACTIVEDAYS#<org_id>`` /
-  ``<day>``: the days that hold events."""
+  ``<day>``: the days that hold events.
+
+Every item here stays below DynamoDB's 400 KB whatever an organization sends: what grows with
+users, groups or events is cut into parts of at most ``PART_BYTES`` (a day's distinct ids: goals,
+users, sessions, instances; a day's roles; a timeframe's groups), each part an item of its own
+after the first (``store.keys``: ``…#P#<n>``), and readers put the parts back together. A part
+holds at most ``PART_BYTES`` of what grows, and its other attributes are bounded by their fields'
+limits (``domain.rollups``: ``day_item_bytes_bound`` and the like). A group's name is kept on its items
+(``group_name``): the sort key holds it only while it is short enough (``store.keys.key_part``)."""
 
 from __future__ import annotations
 
@@ -19,15 +27,29 @@ from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 
-from license_usage.domain.rollups import ActivitySections, AiFigures, DayEvent, DayFigures, StoredDay
+from license_usage.domain.rollups import (
+    ActivitySections,
+    AiFigures,
+    DayEvent,
+    DayFigures,
+    StoredDay,
+    json_bytes,
+    split_by_bytes,
+)
 from license_usage.domain.timeframes import Window
 from license_usage.domain.timestamps import format_utc
 from license_usage.store.keys import (
+    PART_MARK,
+    REPORT_PARTS_RANGE,
     activity_days_partition,
+    daily_part_sort_key,
     daily_partition,
+    daily_sort_key,
     day_partitions,
     directory_day_partition,
+    report_part_key,
     report_sections_key,
+    roles_part_sort_key,
     roles_partition,
     rollup_meta_key,
 )
@@ -60,6 +82,7 @@ class DailyRecord(LicensingItem):
     session_ids = UnicodeSetAttribute(null=True)  # group items only
     loose_logins = NumberAttribute(null=True)  # group items only: logins without a session_id
     instance_ids = UnicodeSetAttribute(null=True)  # group items only
+    group_name = UnicodeAttribute(null=True)  # group items (items written before it: in the sort key)
 
 
 class RolesRecord(LicensingItem):
@@ -67,11 +90,19 @@ class RolesRecord(LicensingItem):
 
 
 class ReportSectionsRecord(LicensingItem):
-    """pk = ``REPORT#<org_id>``, sk = a named timeframe: its sections as of the last rollup."""
+    """pk = ``REPORT#<org_id>``, sk = a named timeframe: its sections as of the last rollup (the
+    groups past the item's room in ``parts`` more items)."""
 
     first = UnicodeAttribute()
     last = UnicodeAttribute()
     sections = JSONAttribute()
+    parts = NumberAttribute(null=True)
+
+
+class ReportPartRecord(LicensingItem):
+    """pk = ``REPORT#<org_id>``, sk = ``P#<timeframe>#<n>``: rows of ``consumption_by_group``."""
+
+    rows = JSONAttribute()
 
 
 class RollupMetaRecord(LicensingItem):
@@ -134,34 +165,33 @@ def _partition_events(partition: str) -> Iterator[DayEvent]:
 # ---------------------------------------------------------------- a day's figures
 
 
-# A day's item keeps distinct ids (goals, users, sessions, instances); past this many bytes of them
+# A day's item keeps distinct ids (goals, users, sessions, instances); past ``PART_BYTES`` of them
 # the rest go to overflow items of the same day (an item holds at most 400 KB).
-_ID_BYTES_PER_ITEM = 300_000
 _ID_SETS = ("quality_check", "suggest_alignment", "active_users", "session_ids", "instance_ids")
 
 
 def _chunks(sets: dict[str, set[str]]) -> list[dict[str, set[str]]]:
-    """The id sets split into parts of at most ``_ID_BYTES_PER_ITEM`` bytes each (one part at least)."""
-    parts: list[dict[str, set[str]]] = [{}]
-    size = 0
-    for name, ids in sets.items():
-        for item in sorted(ids):
-            cost = len(item.encode()) + 3
-            if size + cost > _ID_BYTES_PER_ITEM and size:
-                parts.append({})
-                size = 0
-            parts[-1].setdefault(name, set()).add(item)
-            size += cost
-    return parts
+    """The id sets split into parts of at most ``PART_BYTES`` bytes each (one part at least)."""
+    named = [(name, item) for name, ids in sets.items() for item in sorted(ids)]
+    parts: list[dict[str, set[str]]] = []
+    for chunk in split_by_bytes(named, lambda pair: len(pair[1].encode()) + 3):
+        part: dict[str, set[str]] = {}
+        for name, item in chunk:
+            part.setdefault(name, set()).add(item)
+        parts.append(part)
+    return parts or [{}]
 
 
-def _split(partition: str, day: str, suffix: str, record: DailyRecord) -> list[DailyRecord]:
-    """``record`` with its id sets cut to size, and the overflow items (``<day>#P#<n>#<suffix>``)."""
+def _split(partition: str, day: str, group: str | None, record: DailyRecord) -> list[DailyRecord]:
+    """``record`` with its id sets cut to size, and the overflow items (``<day>#P#<n>#…``)."""
     sets = {name: set(getattr(record, name) or ()) for name in _ID_SETS}
     parts = _chunks(sets)
     for name in _ID_SETS:
         setattr(record, name, parts[0].get(name) or None)
-    overflow = [DailyRecord(partition, f"{day}#P#{index:04d}#{suffix}") for index in range(1, len(parts))]
+    overflow = [
+        DailyRecord(partition, daily_part_sort_key(day, index, group), group_name=group)
+        for index in range(1, len(parts))
+    ]
     for item, part in zip(overflow, parts[1:], strict=True):
         for name in _ID_SETS:
             setattr(item, name, part.get(name) or None)
@@ -172,13 +202,15 @@ def save_day_figures(org_id: str, day: str, figures: DayFigures) -> None:
     """Replace the day's stored figures (its group items included) with ``figures``."""
     partition = daily_partition(org_id)
     stale = {record.sk for record in DailyRecord.query(partition, DailyRecord.sk.startswith(day), consistent_read=True)}
-    records = _split(partition, day, "D", _daily_record(partition, day, figures.ai, figures.lifecycle, None))
+    records = _split(partition, day, None, _daily_record(partition, day, figures.ai, figures.lifecycle, None))
     for group, group_figures in figures.groups.items():
-        record = _daily_record(partition, f"{day}#G#{group}", group_figures.ai, {}, group_figures.active_users)
+        sk = daily_sort_key(day, group)
+        record = _daily_record(partition, sk, group_figures.ai, {}, group_figures.active_users)
         record.session_ids = set(group_figures.session_ids) or None
         record.loose_logins = group_figures.loose_logins
         record.instance_ids = set(group_figures.instance_ids) or None
-        records.extend(_split(partition, day, f"G#{group}", record))
+        record.group_name = group
+        records.extend(_split(partition, day, group, record))
     with DailyRecord.batch_write() as batch:
         for record in records:
             batch.save(record)
@@ -223,15 +255,16 @@ def stored_days(org_id: str, first: date, last: date) -> tuple[list[StoredDay], 
     for record in DailyRecord.query(
         daily_partition(org_id), DailyRecord.sk.between(first.isoformat(), f"{last.isoformat()}#~")
     ):
-        if record.sk[10:13] == "#P#":  # <day>#P#<n>#D or <day>#P#<n>#G#<group>: ids beyond an item's size
+        if record.sk[10:13] == PART_MARK:  # <day>#P#<n>#D or <day>#P#<n>#G#<group>: ids beyond an item's size
             rest = record.sk[18:]
             overflow.setdefault((record.sk[:10], rest[2:] if rest.startswith("G#") else None), []).append(record)
         else:
             bases.append(record)
     for record in bases:
-        day_text, _, group = record.sk.partition("#G#")
-        for extra in overflow.pop((day_text, group or None), []):
+        day_text, _, group_key = record.sk.partition("#G#")
+        for extra in overflow.pop((day_text, group_key or None), []):
             _merge_ids(record, extra)
+        group = record.group_name or group_key  # items written before ``group_name``: their sort key
         stored = StoredDay(
             day=date.fromisoformat(day_text),
             ai=AiFigures(
@@ -261,25 +294,41 @@ def stored_days(org_id: str, first: date, last: date) -> tuple[list[StoredDay], 
 # ---------------------------------------------------------------- roles and freshness
 
 
+def _role_parts(counts: dict[str, int]) -> list[dict[str, int]]:
+    """A day's role counts in parts of at most ``PART_BYTES`` of JSON each (one part at least)."""
+    chunks = split_by_bytes(sorted(counts.items()), lambda pair: json_bytes({pair[0]: pair[1]}))
+    return [dict(chunk) for chunk in chunks] or [{}]
+
+
 def save_roles(org_id: str, counts_by_day: dict[str, dict[str, int]], since: str) -> None:
-    """Replace the organization's role snapshots from ``since`` on."""
+    """Replace the organization's role snapshots from ``since`` on (a day's roles past an item's
+    room in parts: ``<day>#P#<n>``)."""
     partition = roles_partition(org_id)
     stale = {r.sk for r in RolesRecord.query(partition, RolesRecord.sk >= since, consistent_read=True)}
     with RolesRecord.batch_write() as batch:
         for day, counts in counts_by_day.items():
-            batch.save(RolesRecord(partition, day, counts=counts))
-            stale.discard(day)
-        for day in stale:
-            batch.delete(RolesRecord(partition, day))
+            for index, part in enumerate(_role_parts(counts)):
+                sk = day if index == 0 else roles_part_sort_key(day, index)
+                batch.save(RolesRecord(partition, sk, counts=part))
+                stale.discard(sk)
+        for sk in stale:
+            batch.delete(RolesRecord(partition, sk))
 
 
 def roles_at(org_id: str, day: date) -> dict[str, int]:
-    """The latest snapshot at or before the end of ``day`` (nobody active before the first)."""
+    """The latest snapshot at or before the end of ``day`` (nobody active before the first): one
+    item, or the day's parts when it has some (they sort after it, so the newest item is one)."""
+    partition = roles_partition(org_id)
     for record in RolesRecord.query(
-        roles_partition(org_id), RolesRecord.sk <= day.isoformat(), scan_index_forward=False, limit=1
+        partition, RolesRecord.sk <= f"{day.isoformat()}#~", scan_index_forward=False, limit=1
     ):
-        counts: dict[str, int] = record.counts
-        return counts
+        if record.sk[10:13] != PART_MARK:
+            counts: dict[str, int] = record.counts
+            return counts
+        merged: dict[str, int] = {}
+        for part in RolesRecord.query(partition, RolesRecord.sk.startswith(record.sk[:10])):
+            merged.update(part.counts)
+        return merged
     return {}
 
 
@@ -295,36 +344,64 @@ def data_as_of(org_id: str) -> str | None:
 
 
 def save_report_sections(org_id: str, sections_by_window: dict[Window, ActivitySections]) -> None:
+    """Replace the named windows' sections: the groups past an item's room go to parts
+    (``P#<timeframe>#<n>``), and the parts an earlier run wrote beyond these are deleted."""
+    if not sections_by_window:
+        return
+    pk = report_sections_key(org_id, next(iter(sections_by_window)).name)[0]
+    # The parts of every timeframe are one range: reading it costs next to nothing when empty.
+    stale = {part.sk for part in ReportPartRecord.query(pk, ReportPartRecord.sk.startswith(REPORT_PARTS_RANGE))}
     with ReportSectionsRecord.batch_write() as batch:
         for window, sections in sections_by_window.items():
+            raw = asdict(sections)
+            chunks = split_by_bytes(raw["consumption_by_group"], lambda row: json_bytes(row) + 2)
+            raw["consumption_by_group"] = chunks[0] if chunks else []
             batch.save(
                 ReportSectionsRecord(
                     *report_sections_key(org_id, window.name),
                     first=window.first.isoformat(),
                     last=window.last.isoformat(),
-                    sections=asdict(sections),
+                    sections=raw,
+                    parts=len(chunks[1:]) or None,
                 )
             )
+            for index, rows in enumerate(chunks[1:], start=1):
+                part = ReportPartRecord(*report_part_key(org_id, window.name, index), rows=rows)
+                batch.save(part)
+                stale.discard(part.sk)
+        for sk in stale:
+            batch.delete(ReportPartRecord(pk, sk))
+
+
+def _sections(org_id: str, window_name: str, record: ReportSectionsRecord) -> ActivitySections:
+    raw = dict(record.sections)
+    if record.parts:
+        keys = [report_part_key(org_id, window_name, index) for index in range(1, int(record.parts) + 1)]
+        parts = sorted(ReportPartRecord.batch_get(keys), key=lambda part: part.sk)
+        raw["consumption_by_group"] = [*raw["consumption_by_group"], *(row for part in parts for row in part.rows)]
+    return ActivitySections.from_json(raw)
 
 
 def precomputed_sections(org_id: str, window: Window) -> ActivitySections | None:
-    """The sections the last rollup computed for exactly this window, if it did (one item)."""
+    """The sections the last rollup computed for exactly this window, if it did (one item, and its
+    parts if it has some)."""
     try:
         record = ReportSectionsRecord.get(*report_sections_key(org_id, window.name))
     except ReportSectionsRecord.DoesNotExist:
         return None
     if (record.first, record.last) != (window.first.isoformat(), window.last.isoformat()):
         return None
-    return ActivitySections.from_json(record.sections)
+    return _sections(org_id, window.name, record)
 
 
 def rolled_up_sections(org_id: str, window_name: str) -> ActivitySections | None:
-    """The sections the last rollup computed for a named timeframe, whatever day it ran (one item)."""
+    """The sections the last rollup computed for a named timeframe, whatever day it ran (one item,
+    and its parts if it has some)."""
     try:
         record = ReportSectionsRecord.get(*report_sections_key(org_id, window_name))
     except ReportSectionsRecord.DoesNotExist:
         return None
-    return ActivitySections.from_json(record.sections)
+    return _sections(org_id, window_name, record)
 
 
 # ---------------------------------------------------------------- days that hold events
