@@ -13,6 +13,7 @@ import jwt
 from license_usage.domain.access import Principal, Role
 from license_usage.domain.api_keys import hash_api_key
 from license_usage.domain.errors import Forbidden, Unauthenticated
+from license_usage.domain.identifiers import ORG_ID_RULE, is_org_id
 from license_usage.store.api_keys import authenticate_api_key
 from license_usage.store.settings import jwt_audience
 
@@ -71,6 +72,9 @@ def principal_from_token(token: str) -> Principal:
     org_id = _claim(claims, "org_id")
     if role is not Role.VENDOR_ADMIN and org_id is None:
         raise Unauthenticated(f"The bearer token's role {role.value} needs an organization (org_id) and names none.")
+    if role is not Role.VENDOR_ADMIN and org_id is not None and not is_org_id(org_id):
+        # The one rule of an organization id (domain/identifiers.py), as in every path.
+        raise Unauthenticated(f"The bearer token's org_id is not an organization id: it {ORG_ID_RULE}.")
     vendor_wide = role is Role.VENDOR_ADMIN
     return Principal(role=role, org_id=None if vendor_wide else org_id, subject=str(claims["sub"]))
 

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from license_usage.api.errors import STATUS_OF_ERROR, error_response, register_error_handlers
+from license_usage.api.json_body import read_json_body
 from license_usage.domain.access import Principal
 from license_usage.domain.errors import DomainError, TooManyRequests, TryAgain, Unauthenticated
 from license_usage.domain.rate_limits import RETRY_AFTER_SECONDS, limited_organization, request_window
@@ -132,7 +133,10 @@ def build_resolver(*routers: Router, validation: bool = True) -> APIGatewayRestR
     if not validation:
         app = JsonApiResolver()
     else:
-        app = JsonApiResolver(enable_validation=True, response_validation_error_http_code=500)
+        # Every validated body is read by the one reading of JSON (api/json_body.py).
+        app = JsonApiResolver(
+            enable_validation=True, response_validation_error_http_code=500, json_body_deserializer=read_json_body
+        )
     for router in routers:
         app.include_router(router)
     register_error_handlers(app)

@@ -3,10 +3,12 @@ user's status (SPEC §6)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from license_usage.domain import identifiers
 from license_usage.domain.timestamps import format_utc, utc_day
 
 USER_LIFECYCLE_TYPES = frozenset(
@@ -54,6 +56,30 @@ MAX_EVENT_AGE = timedelta(days=400)
 # Raw events are kept past the latest possible late arrival, so a late event's whole day can
 # always be recomputed exactly; after that only the rollups remain.
 RAW_EVENT_RETENTION = MAX_EVENT_AGE + timedelta(days=25)
+
+# What an event's item in the events table can take beyond its fields' own texts: every
+# attribute's name, the timestamps, the numbers and the keys' fixed parts (about 400 bytes).
+STORED_EVENT_OVERHEAD_BYTES = 1024
+# Properties are stored as json.dumps writes them: a space after each ',' and ':' at most doubles
+# the compact text that MAX_PROPERTIES_BYTES bounds (which already escapes non-ASCII).
+_STORED_PROPERTIES_BYTES = 2 * MAX_PROPERTIES_BYTES
+# The largest item a valid event can be, from its fields' limits (domain/identifiers.py): the
+# organization and event ids appear in pk, day, at, org_id and event_id; source is a key id.
+MAX_STORED_EVENT_BYTES = (
+    STORED_EVENT_OVERHEAD_BYTES
+    + 5 * (identifiers.MAX_ORG_ID_BYTES + identifiers.MAX_EVENT_ID_BYTES)
+    + identifiers.USER_ID.max_bytes
+    + identifiers.MAX_PRODUCT_BYTES
+    + identifiers.MAX_ROLES * (identifiers.ROLE.max_bytes + 1)
+    + identifiers.GOAL_ID.max_bytes
+    + identifiers.FEATURE.max_bytes
+    + identifiers.MAX_IP_BYTES
+    + identifiers.GROUP.max_bytes
+    + identifiers.INSTANCE_ID.max_bytes
+    + identifiers.SESSION_ID.max_bytes
+    + _STORED_PROPERTIES_BYTES
+    + identifiers.MAX_KEY_ID_BYTES
+)
 
 
 @dataclass(frozen=True)
@@ -138,3 +164,31 @@ def nesting_depth(value: object) -> int:
         deepest = max(deepest, depth + 1)
         pending.extend((child, depth + 1) for child in children)
     return deepest
+
+
+def stored_event_bytes(event: UsageEvent) -> int:
+    """An upper bound of ``event``'s item in the events table, measured the way
+    MAX_STORED_EVENT_BYTES is: what ingest checks before its first write, so that no batch can
+    fail halfway on an item DynamoDB refuses (400 KB)."""
+    texts = [
+        event.user_id,
+        event.product,
+        event.goal_id,
+        event.feature,
+        event.ip,
+        event.group,
+        event.instance_id,
+        event.session_id,
+        event.source,
+        *(event.roles or ()),
+    ]
+    ids = 5 * (identifiers.utf8_bytes(event.org_id) + identifiers.utf8_bytes(event.id))
+    properties = len(json.dumps(event.properties)) if event.properties is not None else 0
+    roles = len(event.roles or ())
+    return (
+        STORED_EVENT_OVERHEAD_BYTES
+        + ids
+        + roles
+        + properties
+        + sum(identifiers.utf8_bytes(text) for text in texts if text is not None)
+    )

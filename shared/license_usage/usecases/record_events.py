@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from license_usage.domain.errors import DomainError
-from license_usage.domain.events import UsageEvent
+from license_usage.domain.events import MAX_STORED_EVENT_BYTES, UsageEvent, stored_event_bytes
 from license_usage.domain.plan_user import RELEASING_EVENT_TYPES, ROLE_EVENT_TYPES
 from license_usage.domain.plans import implied_product
 from license_usage.faults import fault_point
@@ -52,6 +52,10 @@ def record_events(
     kept: list[UsageEvent] = []
     refused: list[RefusedEvent] = []
     for index, event in events:
+        # Everything is checked before the first write: a batch never stops halfway.
+        if stored_event_bytes(event) > MAX_STORED_EVENT_BYTES:
+            refused.append(RefusedEvent(index, event.id, "", f"is over {MAX_STORED_EVENT_BYTES} bytes as stored"))
+            continue
         if event.type == "user.login" and event.product is None:
             try:
                 event = replace(event, product=implied_product(plans, event.timestamp))

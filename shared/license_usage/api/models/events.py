@@ -10,7 +10,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from license_usage.api.json_body import non_finite_numbers
-from license_usage.api.models.common import ErrorDetail
+from license_usage.api.models.common import ErrorDetail, RoleName, bytes_within
+from license_usage.domain import identifiers
 from license_usage.domain.events import (
     EVENT_TYPES,
     MAX_EVENTS_PER_BATCH,
@@ -18,9 +19,22 @@ from license_usage.domain.events import (
     MAX_PROPERTIES_DEPTH,
     nesting_depth,
 )
+from license_usage.domain.identifiers import MAX_IP_BYTES, MAX_ROLES, user_id_problem, utf8_bytes
 from license_usage.domain.timestamps import parse_rfc3339
 
-Name = Annotated[str, Field(min_length=1, max_length=256)]
+GoalId = Annotated[
+    str, Field(min_length=1, max_length=identifiers.GOAL_ID.max_chars), bytes_within(identifiers.GOAL_ID)
+]
+Feature = Annotated[
+    str, Field(min_length=1, max_length=identifiers.FEATURE.max_chars), bytes_within(identifiers.FEATURE)
+]
+Group = Annotated[str, Field(min_length=1, max_length=identifiers.GROUP.max_chars), bytes_within(identifiers.GROUP)]
+InstanceId = Annotated[
+    str, Field(min_length=1, max_length=identifiers.INSTANCE_ID.max_chars), bytes_within(identifiers.INSTANCE_ID)
+]
+SessionId = Annotated[
+    str, Field(min_length=1, max_length=identifiers.SESSION_ID.max_chars), bytes_within(identifiers.SESSION_ID)
+]
 
 
 class EventBatch(BaseModel):
@@ -34,20 +48,34 @@ class EventBatch(BaseModel):
 class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")
+    id: str = Field(pattern=identifiers.EVENT_ID_PATTERN)
     type: str
     timestamp: datetime
-    user_id: Name | None = None
-    product: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
-    roles: list[Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,64}$")]] | None = Field(default=None, max_length=50)
-    goal_id: Name | None = None
+    user_id: str | None = Field(
+        default=None,
+        description=identifiers.USER_ID.rule,
+        # Documented; checked by _user_id, so that its message is the seats routes' one.
+        json_schema_extra={"minLength": 1, "maxLength": identifiers.USER_ID.max_chars},
+    )
+    product: str | None = Field(default=None, pattern=identifiers.PRODUCT_PATTERN)
+    roles: list[RoleName] | None = Field(default=None, max_length=MAX_ROLES)
+    goal_id: GoalId | None = None
     quantity: StrictInt | None = Field(default=None, ge=1, le=1_000_000)
-    feature: Name | None = None
-    ip: str | None = None
-    group: Name | None = None
-    instance_id: str | None = Field(default=None, min_length=1, max_length=128)
-    session_id: str | None = Field(default=None, min_length=1, max_length=128)
+    feature: Feature | None = None
+    ip: str | None = Field(default=None, description=f"IPv4 or IPv6, at most {MAX_IP_BYTES} bytes")
+    group: Group | None = None
+    instance_id: InstanceId | None = None
+    session_id: SessionId | None = None
     properties: dict[str, Any] | None = None
+
+    @field_validator("user_id")
+    @classmethod
+    def _user_id(cls, value: str | None) -> str | None:
+        """The rule every door applies (domain/identifiers.py), with its one message."""
+        problem = None if value is None else user_id_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("type")
     @classmethod
@@ -68,6 +96,8 @@ class EventIn(BaseModel):
     def _ip_address(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        if utf8_bytes(value) > MAX_IP_BYTES:  # bounded before parsing: a scope id may be any length
+            raise ValueError(f"must be an IPv4 or IPv6 address of at most {MAX_IP_BYTES} bytes")
         try:
             return str(ip_address(value))
         except ValueError:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, field_validator
 
-from license_usage.api.models.common import Freshness
+from license_usage.api.models.common import Freshness, RoleName
 from license_usage.domain.money import parse_currency, parse_unit_price
 from license_usage.domain.plans import DEFAULT_NOTIFY_AT, NOTIFY_AT_RANGE, Enforcement, Plan, PlanStatus, PlanType
 from license_usage.domain.timestamps import format_utc_seconds, parse_rfc3339
@@ -29,7 +29,6 @@ NotifyAt = Annotated[
     tuple[NotifyPercent, ...],
     Field(max_length=20, description="usage.threshold notices at these percents of amount (SPEC §7)"),
 ]
-RoleName = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,64}$")]  # printable, as roles in events
 
 
 def _unit_price(value: object) -> str:

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from license_usage.api.caller import current_principal
 from license_usage.api.models.api_keys import ApiKeyInfo, ApiKeyList, CreatedApiKey
-from license_usage.api.models.common import OrgId
+from license_usage.api.models.common import KeyId, OrgId
 from license_usage.domain import access
 from license_usage.domain.timestamps import utc_now
 from license_usage.usecases import api_keys
@@ -32,7 +32,7 @@ def list_api_keys(org_id: OrgId) -> ApiKeyList:
 
 
 @router.delete("/v1/orgs/<org_id>/api-keys/<key_id>", summary="Revoke an API key", status_code=204)
-def revoke_api_key(org_id: OrgId, key_id: str) -> Response[None]:
+def revoke_api_key(org_id: OrgId, key_id: KeyId) -> Response[None]:
     principal = current_principal(router)
     access.require(principal, access.VENDOR, org_id)
     api_keys.revoke_api_key(org_id, key_id, principal, utc_now())

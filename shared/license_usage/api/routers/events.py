@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from license_usage.api.caller import current_principal
 from license_usage.api.errors import field_errors
-from license_usage.api.json_body import TOO_DEEP, NestedTooDeeply, parse_json
+from license_usage.api.json_body import NestedTooDeeply, body_problem, parse_json, refuse_problem
 from license_usage.api.models.common import ErrorDetail
 from license_usage.api.models.events import EventBatch, EventBatchDocument, EventIn, IngestResult, RejectedEvent
 from license_usage.domain import access
@@ -30,7 +30,8 @@ def _raw_body(router_: Router) -> bytes:
 
 
 def _parse_batch(raw: bytes) -> list[Any]:
-    """SPEC §4's order of refusals: too large (413), not JSON (400), not the batch's shape (422)."""
+    """SPEC §4's order of refusals: too large (413), not JSON (400), not the batch's shape (422).
+    Each event's own problems (api/json_body.py) are left for ``_accept_or_reject``."""
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The body is {len(raw)} bytes; at most {MAX_BODY_BYTES} are accepted.")
     try:
@@ -39,6 +40,12 @@ def _parse_batch(raw: bytes) -> list[Any]:
         raise InvalidRequest('The body must be {"events": [...]}: it nests too deeply.') from None
     except ValueError:
         raise MalformedBody("The body is not valid JSON.") from None
+    if isinstance(document, dict) and isinstance(document.get("events"), list):
+        outside = body_problem({**document, "events": []})
+    else:
+        outside = body_problem(document)
+    if outside is not None:
+        refuse_problem(outside)
     try:
         return EventBatch.model_validate(document).events
     except ValidationError as error:
@@ -54,15 +61,15 @@ def _details(problems: list[dict[str, str]]) -> list[ErrorDetail]:
 
 def _accept_or_reject(index: int, raw: Any, org_id: str, source: str, now: datetime) -> UsageEvent | RejectedEvent:
     """One event of the batch, checked on its own (SPEC §4)."""
-    if raw == TOO_DEEP:
-        return RejectedEvent(
-            index=index,
-            id=None,
-            errors=[ErrorDetail(field="", message="is nested too deeply (properties: at most 32 levels)")],
-        )
+    event_id = raw["id"] if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+    problem = body_problem(raw)
+    if problem is not None:
+        # Named by the event's field; where inside it, in the message.
+        field, *inside = problem.path or ("",)
+        message = ".".join(str(part) for part in inside) + " " + problem.message if inside else problem.message
+        return RejectedEvent(index=index, id=event_id, errors=[ErrorDetail(field=str(field), message=message)])
     if not isinstance(raw, dict):
         return RejectedEvent(index=index, id=None, errors=[ErrorDetail(field="", message="must be a JSON object")])
-    event_id = raw["id"] if isinstance(raw.get("id"), str) else None
     try:
         event = EventIn.model_validate(raw)
     except ValidationError as error:
