@@ -65,9 +65,37 @@ def _entry(change: DirectoryChange) -> dict[str, Any]:
     }
 
 
-def apply_directory_change(org_id: str, change: DirectoryChange) -> None:
+def apply_directory_change(org_id: str, change: DirectoryChange, item_full: bool = False) -> bool:
     """Add the event's entry to the user's history: into the user's item while it has room (the
-    first entry creates the item's map), else as an item of its own."""
+    first entry creates the item's map), else (or when the caller knows the item is full and
+    marked so) as an item of its own. Whether it went to an item of its own."""
+    if not item_full and _into_user_item(org_id, change):
+        return False
+    # The item's map is full (or another writer created it meanwhile: an entry may be kept in
+    # either place). The entry first, then the mark that readers look for it by.
+    DirectoryEntryRecord(
+        *directory_entry_key(org_id, change.user_id, change.order_key),
+        user_id=change.user_id,
+        at=change.order_key,
+        entry=_entry(change),
+    ).save()
+    if not item_full:
+        UserRecord(*directory_user_key(org_id, change.user_id)).update(actions=[UserRecord.spilled.set(True)])
+    return True
+
+
+def apply_directory_changes(org_id: str, changes: Iterable[DirectoryChange]) -> None:
+    """``apply_directory_change`` for each; once a user's item is found full, their next entries go
+    to items of their own straight away (a full item is written once more per call, not per entry:
+    a write costs the whole item's size)."""
+    full: set[str] = set()
+    for change in changes:
+        if apply_directory_change(org_id, change, item_full=change.user_id in full):
+            full.add(change.user_id)
+
+
+def _into_user_item(org_id: str, change: DirectoryChange) -> bool:
+    """Set the entry in the user's map if it has room or holds it already, or create the map."""
     record = UserRecord(*directory_user_key(org_id, change.user_id))
     entry = _entry(change)
     try:
@@ -76,7 +104,7 @@ def apply_directory_change(org_id: str, change: DirectoryChange) -> None:
             condition=UserRecord.history.exists()
             & ((size(UserRecord.history) < MAX_ENTRIES_IN_USER_ITEM) | UserRecord.history[change.order_key].exists()),
         )
-        return
+        return True
     except UpdateError as error:
         if not condition_failed(error):
             raise
@@ -85,19 +113,11 @@ def apply_directory_change(org_id: str, change: DirectoryChange) -> None:
             actions=[UserRecord.user_id.set(change.user_id), UserRecord.history.set({change.order_key: entry})],
             condition=UserRecord.history.does_not_exist(),
         )
-        return
+        return True
     except UpdateError as error:
         if not condition_failed(error):
             raise
-    # The item's map is full (or another writer created it meanwhile: an entry may be kept in
-    # either place). The entry first, then the mark that readers look for it by.
-    DirectoryEntryRecord(
-        *directory_entry_key(org_id, change.user_id, change.order_key),
-        user_id=change.user_id,
-        at=change.order_key,
-        entry=entry,
-    ).save()
-    record.update(actions=[UserRecord.spilled.set(True)])
+    return False
 
 
 def settle_group(org_id: str, user_id: str, latest: LatestGroup) -> bool:

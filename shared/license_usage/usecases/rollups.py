@@ -61,7 +61,7 @@ from license_usage.store.rollups import (
 )
 from license_usage.store.seat_swings import day_denials, save_day_denials, save_seat_figures, save_seat_swing
 from license_usage.store.tables import transient_failure
-from license_usage.store.users import apply_directory_change, settle_group, user_histories, users_by_id
+from license_usage.store.users import apply_directory_changes, settle_group, user_histories, users_by_id
 from license_usage.usecases.insights import finish_vendor_refresh, refresh_vendor_insights
 from license_usage.usecases.report import activity_sections
 
@@ -156,8 +156,8 @@ def update_directory(org_id: str, changes: list[DirectoryChange], histories: dic
     ``histories``, the directory as read before. Entries are idempotent. Returns how many."""
     known = {(user_id, entry.order_key) for user_id, history in histories.items() for entry in history}
     missing = [change for change in changes if (change.user_id, change.order_key) not in known]
+    apply_directory_changes(org_id, missing)
     for change in missing:
-        apply_directory_change(org_id, change)
         histories.setdefault(change.user_id, []).append(change)
     return len(missing)
 
