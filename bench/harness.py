@@ -12,11 +12,8 @@ import dataclasses
 import importlib.util
 import json
 import os
-import shutil
-import socket
 import statistics
 import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -24,122 +21,34 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import IO, Any
+from typing import Any
 
-import boto3
 import botocore.client
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from usage_local.resources import aws_client, create_bucket, create_event_bus, create_topic, table_definition
-from usage_local.stack import StackConfig, function_environments
-from usage_local.standins import DynamoDBLocal, MotoServer, wait_until_answering
-from usage_local.template import REGION, Template
+# The DynamoDB Local of a bench's own, and the Lambda environment pointed at it, are the store
+# tests' too: usage_local.dynamodb_local (re-exported here for the benches).
+from usage_local.dynamodb_local import (
+    DUMMY_JWKS_URL,
+    TABLES,
+    LocalDynamoDB,
+    drain,
+    free_port,
+    lambda_environment,
+    local_dynamodb,
+)
+from usage_local.resources import aws_client, create_bucket, create_event_bus, create_topic
+from usage_local.standins import MotoServer, wait_until_answering
+from usage_local.template import Template
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
-TABLES = ("EventsTable", "LicensingTable")
-# A URL nothing listens on: the handlers benched here never fetch the JWKS.
-DUMMY_JWKS_URL = "http://127.0.0.1:9/.well-known/jwks.json"
+__all__ = ["DUMMY_JWKS_URL", "TABLES", "LocalDynamoDB", "free_port", "lambda_environment", "local_dynamodb"]
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-# ---------------------------------------------------------------------------- DynamoDB Local
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _drain(stream: IO[bytes], log_path: Path) -> None:
-    # DynamoDB Local writes to a pipe: if nobody reads it, a full pipe would stall the emulator.
-    with log_path.open("wb") as log:
-        for line in iter(stream.readline, b""):
-            log.write(line)
-    stream.close()
-
-
-@dataclass
-class LocalDynamoDB:
-    """A running DynamoDB Local with the template's tables; ``names`` maps logical id → table name."""
-
-    endpoint: str
-    port: int
-    data_dir: Path
-    names: dict[str, str]
-    template: Template
-
-    @property
-    def index_keys(self) -> dict[str, list[frozenset[str]]]:
-        """Table name → the key attributes of each of its GSIs, from the template."""
-        keys: dict[str, list[frozenset[str]]] = {}
-        for logical_id in TABLES:
-            request = table_definition(self.template, logical_id)
-            keys[request["TableName"]] = [
-                frozenset(k["AttributeName"] for k in index["KeySchema"])
-                for index in request.get("GlobalSecondaryIndexes", [])
-            ]
-        return keys
-
-    def client(self, pool: int = 10) -> Any:
-        """A plain boto3 client (fake credentials: DynamoDB Local does not check them)."""
-        return boto3.client(
-            "dynamodb",
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 -- DynamoDB Local checks no credentials
-            config=Config(max_pool_connections=pool, retries={"max_attempts": 10, "mode": "standard"}),
-        )
-
-
-@contextlib.contextmanager
-def local_dynamodb(label: str, parent: Path | None = None) -> Iterator[LocalDynamoDB]:
-    """Start a DynamoDB Local of this bench's own (own port, temporary data folder on disk,
-    ``-sharedDb`` as the local stack runs it), create the template's tables, and stop it after.
-    ``parent``: where the temporary data folder goes (default: the system's temporary folder)."""
-    template = Template.load(TEMPLATE_PATH)
-    port = free_port()
-    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{label}-", dir=parent))
-    process = DynamoDBLocal(REPO_ROOT, port, workdir / "dynamodb")
-    process.start()
-    try:
-        assert process.process is not None
-        assert process.process.stdout is not None
-        threading.Thread(target=_drain, args=(process.process.stdout, workdir / "dynamodb.log"), daemon=True).start()
-        wait_until_answering([(process, port, "/")])
-        local = LocalDynamoDB(
-            endpoint=process.endpoint,
-            port=port,
-            data_dir=workdir,
-            names={logical_id: str(template.physical_name(logical_id)) for logical_id in TABLES},
-            template=template,
-        )
-        _create_tables(local)
-        yield local
-    finally:
-        process.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _create_tables(local: LocalDynamoDB) -> None:
-    """The tables exactly as template.yaml defines them (keys, GSIs, billing, TTL)."""
-    client = local.client()
-    for logical_id in TABLES:
-        request = table_definition(local.template, logical_id)
-        client.create_table(**request)
-        client.get_waiter("table_exists").wait(TableName=request["TableName"], WaiterConfig={"Delay": 0.2})
-        ttl = local.template.resolve(local.template.properties(logical_id)).get("TimeToLiveSpecification")
-        if ttl and str(ttl.get("Enabled")).lower() == "true":
-            client.update_time_to_live(
-                TableName=request["TableName"],
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
-            )
-
-
-# ---------------------------------------------------------------------------- Lambda environment
+# ---------------------------------------------------------------------------- moto and the Lambda environment
 @contextlib.contextmanager
 def local_moto() -> Iterator[str]:
     """moto server (its own process and port) with the template's SNS topic, event bus and exports
@@ -152,7 +61,7 @@ def local_moto() -> Iterator[str]:
     moto.start()
     assert moto.process is not None
     assert moto.process.stdout is not None
-    threading.Thread(target=_drain, args=(moto.process.stdout, Path(os.devnull)), daemon=True).start()
+    threading.Thread(target=drain, args=(moto.process.stdout, Path(os.devnull)), daemon=True).start()
     try:
         wait_until_answering([(moto, port, "/moto-api/")])
         create_topic(aws_client("sns", moto.endpoint), template, "NotificationsTopic")
@@ -163,26 +72,6 @@ def local_moto() -> Iterator[str]:
         yield moto.endpoint
     finally:
         moto.stop()
-
-
-def lambda_environment(local_port: int, function: str = "IngestFunction") -> dict[str, str]:
-    """What the template gives the function (table names, Powertools settings…), with the local
-    stack's overrides (endpoint, region, fake credentials) and quieter logs for the bench."""
-    template = Template.load(TEMPLATE_PATH)
-    config = StackConfig(repo_root=REPO_ROOT, state_dir=Path(tempfile.gettempdir()), dynamodb_port=local_port)
-    environment = dict(function_environments(template, config, DUMMY_JWKS_URL)[function])
-    environment.update(
-        {
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "POWERTOOLS_METRICS_DISABLED": "true",  # no EMF lines on the bench's output
-            "JWKS_URL": DUMMY_JWKS_URL,
-            "JWT_ISSUER": "https://issuer.bench.invalid",
-            # No ~/.aws files of the machine may change what the handlers do.
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        }
-    )
-    return environment
 
 
 def set_lambda_environment(local: LocalDynamoDB) -> dict[str, str]:

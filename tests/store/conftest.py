@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.harness import LocalDynamoDB, lambda_environment, local_dynamodb
+from usage_local.dynamodb_local import LocalDynamoDB, lambda_environment, local_dynamodb
 
 
 def _models() -> list[type]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bench.harness import LocalDynamoDB
+from usage_local.dynamodb_local import LocalDynamoDB
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 ITEM_LIMIT = 400 * 1024

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from bench.harness import LocalDynamoDB
+from usage_local.dynamodb_local import LocalDynamoDB
 
 NOW = datetime.now(UTC)
 

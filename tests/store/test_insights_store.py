@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bench.harness import LocalDynamoDB
+from usage_local.dynamodb_local import LocalDynamoDB
 
 if TYPE_CHECKING:
     from license_usage.domain.insights import VendorEntries

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bench.harness import LocalDynamoDB
 from license_usage.domain.plan_user import Action, ActionKind, PlanUser
 from license_usage.domain.plans import Enforcement, Plan, PlanType
 from license_usage.domain.timestamps import format_utc
+from usage_local.dynamodb_local import LocalDynamoDB
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bench.harness import LocalDynamoDB
+from usage_local.dynamodb_local import LocalDynamoDB
 
 NOW = datetime.now(UTC)
 
