@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, field_validator
 
 from license_usage.api.models.common import Freshness, RoleName
-from license_usage.domain.money import parse_currency, parse_unit_price
+from license_usage.domain.money import accept_currency, accept_unit_price
 from license_usage.domain.plans import DEFAULT_NOTIFY_AT, NOTIFY_AT_RANGE, Enforcement, Plan, PlanStatus, PlanType
 from license_usage.domain.timestamps import format_utc_seconds, parse_rfc3339
 
@@ -32,12 +32,12 @@ NotifyAt = Annotated[
 
 
 def _unit_price(value: object) -> str:
-    parse_unit_price(value)  # type: ignore[arg-type]
+    accept_unit_price(value)  # type: ignore[arg-type]
     return str(value)
 
 
 def _currency(value: object) -> str:
-    return parse_currency(value)  # type: ignore[arg-type]
+    return accept_currency(value)  # type: ignore[arg-type]
 
 
 UnitPriceText = Annotated[
