@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -416,10 +416,46 @@ EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
 def filter_policy(org_id: str, kinds: Sequence[NoticeKind]) -> str:
     """The SNS filter policy of an organization's subscriber: its own notices only (SPEC §5), of
     the chosen kinds if any. It matches the ``org_id`` and ``kind`` message attributes."""
-    policy: dict[str, list[str]] = {"org_id": [org_id]}
-    if kinds:
-        policy["kind"] = sorted({kind.value for kind in kinds})
-    return json.dumps(policy, sort_keys=True)
+    return address_filter_policy({org_id: [kind.value for kind in kinds]})
+
+
+# SNS's bound on a filter policy: at most 150 combinations of values (for "$or", the sum of its
+# branches' own). It bounds how many organizations one address takes notices of, and so the size
+# of the address's item (store/subscriptions.py).
+MAX_POLICY_COMBINATIONS = 150
+# The policy of an address no organization subscribes (any more): every notice carries ``org_id``,
+# so none matches. Set before the subscription is removed, and on a new one until its first
+# organization's policy is set.
+NO_NOTICES_POLICY = json.dumps({"org_id": [{"exists": False}]})
+
+
+class TooManyOrganizations(ValueError):
+    """One address would take the notices of more organizations than one SNS policy can name."""
+
+
+def address_filter_policy(orgs: Mapping[str, Sequence[str]]) -> str:
+    """The filter policy of an address's one SNS subscription (SNS keeps one subscription per topic
+    and address, whichever organization subscribes it): the notices of each organization in
+    ``orgs``, of the kinds it chose (all when none). Organizations that chose the same kinds share
+    one branch; one organization's policy is ``filter_policy``'s."""
+    if not orgs:
+        return NO_NOTICES_POLICY
+    by_kinds: dict[tuple[str, ...], list[str]] = {}
+    for org_id, kinds in orgs.items():
+        by_kinds.setdefault(tuple(sorted(set(kinds))), []).append(org_id)
+    branches: list[dict[str, list[str]]] = []
+    combinations = 0
+    for kinds, org_ids in sorted(by_kinds.items()):
+        branch = {"org_id": sorted(org_ids)}
+        if kinds:
+            branch["kind"] = list(kinds)
+        branches.append(branch)
+        combinations += len(org_ids) * max(1, len(kinds))
+    if combinations > MAX_POLICY_COMBINATIONS:
+        raise TooManyOrganizations(
+            f"One address takes the notices of at most {MAX_POLICY_COMBINATIONS} organizations and kinds."
+        )
+    return json.dumps(branches[0] if len(branches) == 1 else {"$or": branches}, sort_keys=True)
 
 
 def subscription_id(org_id: str, email: str) -> str:

@@ -18,14 +18,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from license_usage.domain.access import Principal
 from license_usage.domain.consumption import PlanCounters, consumed_at, plan_usage
-from license_usage.domain.errors import Conflict, InvalidRequest, NotFound
+from license_usage.domain.errors import InvalidRequest, NotFound
 from license_usage.domain.notifications import (
     Notice,
     NoticeKind,
+    TooManyOrganizations,
     UsageSnapshot,
     digest_due,
     expiry_notices,
-    filter_policy,
     hard_limit_notice,
     is_renewed,
     mau_month_forecast,
@@ -203,23 +203,22 @@ def _subscription(found: StoredSubscription, pending: bool) -> Subscription:
 
 
 def subscribe(org_id: str, email: str, kinds: Sequence[NoticeKind], actor: Principal, now: datetime) -> Subscription:
-    """SPEC §5: subscribe an address to this organization's notices only (of ``kinds``, if any)."""
+    """SPEC §5: subscribe an address to this organization's notices only (of ``kinds``, if any).
+    An address another organization subscribed is answered exactly as a new one (issue 20): SNS
+    keeps one subscription per address, whose policy then names both organizations
+    (store/subscriptions.py)."""
     chosen = tuple(sorted({kind.value for kind in kinds}))
     sub_id = subscription_id(org_id, email)
     before = subscriptions.get_subscription(org_id, sub_id)
-    if before is None and not subscriptions.claim_address(email, org_id):
-        raise Conflict(
-            "This address already receives another organization's notices (SNS keeps one subscription "
-            "per address): subscribe another address."
-        )
     try:
-        found = subscriptions.subscribe(org_id, sub_id, email, chosen, filter_policy(org_id, kinds), now, before)
+        arn = subscriptions.add_organization(email, org_id, chosen)
     except subscriptions.SnsRefused as refusal:
-        if before is None:
-            subscriptions.release_address(email, org_id)
         raise InvalidRequest(
             f"SNS refused the subscription: {refusal}", [{"field": "email", "message": str(refusal)}]
         ) from None
+    except TooManyOrganizations as refusal:
+        raise InvalidRequest(str(refusal), [{"field": "email", "message": str(refusal)}]) from None
+    found = subscriptions.save_subscription(org_id, sub_id, email, chosen, arn, now)
     record_audit(
         org_id,
         actor,
@@ -241,7 +240,8 @@ def unsubscribe(org_id: str, sub_id: str, actor: Principal, now: datetime) -> No
     found = subscriptions.get_subscription(org_id, sub_id)
     if found is None:
         raise NotFound(f"No subscription {sub_id} in organization {org_id}.")
-    subscriptions.unsubscribe(org_id, found)
+    subscriptions.remove_organization(found.email, org_id)
+    subscriptions.delete_subscription(org_id, found)
     record_audit(
         org_id, actor, "subscription.deleted", sub_id, now, {"email": found.email, "kinds": list(found.kinds)}, None
     )
