@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from license_usage.domain.errors import Forbidden, Unauthenticated
+from license_usage.domain.identifiers import is_org_id
 
 
 class Role(StrEnum):
@@ -36,6 +37,10 @@ class Principal:
         except ValueError:
             raise Unauthenticated("The request carries no recognised caller.") from None
         org_id = str(context.get("org_id") or "") or None
+        if org_id is not None and role is not Role.VENDOR_ADMIN and not is_org_id(org_id):
+            # The authorizer refuses such a caller; no function counts it against a rate limit
+            # or builds a key from it either (issue 20: a 5,000-character org_id).
+            raise Unauthenticated("The request carries no recognised caller.")
         return cls(role=role, org_id=org_id, subject=str(context.get("subject", "")))
 
 
