@@ -6,8 +6,11 @@ into HTTP; errors use the template's GatewayResponses, else API Gateway's defaul
 from __future__ import annotations
 
 import base64
+import io
 import json
+import os
 import re
+import socket
 import threading
 import time
 import uuid
@@ -24,6 +27,15 @@ from usage_local.stacklog import log
 from usage_local.template import ACCOUNT_ID, REGION, Json, Route, Template
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's limit on a request
+# A client's connection is not held open at its pleasure (issue 20): a request (its line, headers
+# and body) must arrive whole within READ_TIMEOUT of its first byte, and a connection waits at most
+# IDLE_TIMEOUT for a request's first byte (a new connection, or between keep-alive requests);
+# else it is closed. Each is set in seconds by its variable (tests shorten them). The 29 s
+# integration timeout is the functions' own (Gateway._proxy_response).
+READ_TIMEOUT_VARIABLE = "USAGE_LOCAL_READ_TIMEOUT_SECONDS"
+IDLE_TIMEOUT_VARIABLE = "USAGE_LOCAL_IDLE_TIMEOUT_SECONDS"
+DEFAULT_READ_TIMEOUT_SECONDS = 10.0
+DEFAULT_IDLE_TIMEOUT_SECONDS = 60.0
 MAX_INVOKE_BYTES = 6 * 1024 * 1024  # Lambda's limit on a synchronous invocation's event
 IMPLICIT_API_STAGE = "Prod"  # SAM's stage for events without RestApiId
 
@@ -38,6 +50,17 @@ DEFAULT_RESPONSES: dict[str, tuple[int, Any]] = {
     "INTEGRATION_FAILURE": (502, {"message": "Internal server error"}),
     "INTEGRATION_TIMEOUT": (504, {"message": "Endpoint request timed out"}),
 }
+
+
+def timeout_setting(variable: str, default: float) -> float:
+    """Seconds from the environment ``variable`` (more than 0), else ``default``."""
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    seconds = float(text)
+    if not seconds > 0:
+        raise ValueError(f"{variable} must be a number of seconds above 0, not {text!r}")
+    return seconds
 
 
 @dataclass
@@ -157,6 +180,12 @@ class Gateway:
     # The dashboard's static files, served at / as CloudFront serves them from their bucket in
     # production (every path outside /v1/ is a file of it); None: no dashboard.
     static_dir: Path | None = None
+    read_timeout: float = field(
+        default_factory=lambda: timeout_setting(READ_TIMEOUT_VARIABLE, DEFAULT_READ_TIMEOUT_SECONDS)
+    )
+    idle_timeout: float = field(
+        default_factory=lambda: timeout_setting(IDLE_TIMEOUT_VARIABLE, DEFAULT_IDLE_TIMEOUT_SECONDS)
+    )
     routes: list[ApiRoute] = field(init=False)
     _cache: dict[tuple[str, ...], _CacheEntry] = field(init=False, default_factory=dict)
     _server: ThreadingHTTPServer | None = field(init=False, default=None)
@@ -490,6 +519,8 @@ class Gateway:
             pass
 
         Handler.gateway = gateway
+        Handler.read_timeout = self.read_timeout
+        Handler.idle_timeout = self.idle_timeout
         server = _Server((self.host, self.port), Handler)
         server.daemon_threads = True
         self._server = server
@@ -558,13 +589,65 @@ def _error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
 
 
+class _TimedReader(io.RawIOBase):
+    """A connection's reading side, with the gateway's read timeouts: the first byte of a request
+    is waited for at most ``idle`` seconds, the rest of it until ``whole`` seconds after that byte.
+    A read past either raises TimeoutError (the HTTP server then drops the connection)."""
+
+    def __init__(self, connection: socket.socket, idle: float, whole: float) -> None:
+        super().__init__()
+        self._connection = connection
+        self._idle = idle
+        self._whole = whole
+        self._deadline: float | None = None
+
+    def next_request(self) -> None:
+        """Before a request is read: its first byte is waited for afresh."""
+        self._deadline = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._deadline is None:
+            self._connection.settimeout(self._idle)
+            read = self._connection.recv_into(buffer)
+            self._deadline = time.monotonic() + self._whole
+            return read
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the request did not arrive whole in time")
+        self._connection.settimeout(remaining)
+        return self._connection.recv_into(buffer)
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as clients of API Gateway expect
     gateway: Gateway
+    read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT_SECONDS
+
+    def setup(self) -> None:
+        super().setup()
+        self._reader = _TimedReader(self.connection, self.idle_timeout, self.read_timeout)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        self._reader.next_request()
+        super().handle_one_request()
+
+    def _writing(self) -> None:
+        """An answer is written with the same patience for a client that does not read it."""
+        self.connection.settimeout(self.read_timeout)
+
+    def log_error(self, format: str, *args: Any) -> None:
+        if format.startswith("Request timed out"):
+            log("gateway", "closed a connection whose request did not arrive in time")
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The HTTP server's own refusals (a header too large, a malformed request line) in the
         API's error shape rather than an HTML page."""
+        self._writing()
         body = _error_body(f"http_{code}", message or explain or "The request could not be read.")
         self.close_connection = True
         self.send_response(code, message)
@@ -609,6 +692,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 response = HttpResponse(
                     500, [("Content-Type", "application/json")], b'{"message": "Internal server error"}'
                 )
+        self._writing()
         self.send_response_only(response.status)
         for name, value in response.headers:
             self.send_header(name, value)
