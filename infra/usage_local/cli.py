@@ -100,9 +100,13 @@ def main(argv: list[str] | None = None) -> int:
             return dashboard(args, repo_root)
         if args.command == "faults":
             return faults(args)
-        from usage_local.demo import run_demo
+        from usage_local.demo import DemoFailed, run_demo
 
-        return run_demo(_state_dir(args, repo_root), small=args.small)
+        try:
+            return run_demo(_state_dir(args, repo_root), small=args.small)
+        except DemoFailed as exc:
+            print(f"usage-local demo: {exc}. Nothing is lost: run it again to finish.", file=sys.stderr)
+            return 1
     except (TemplateError, StandInError, StackNotRunning, ValueError) as exc:
         print(f"usage-local {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,6 +35,23 @@ BATCH = 500
 GROUPS = ("north", "south", "east", "west")
 ROLES = ("learner", "coach", "program_lead", "observer", "admin")
 FEATURES = ("goals", "calendar", "reports", "messages", "dashboard")
+# Answers that say "not now": the call is sent again after a pause (Retry-After when given).
+TRANSIENT = frozenset({429, 502, 503, 504})
+RETRY_BUDGET_SECONDS = 600.0
+
+
+class DemoFailed(RuntimeError):
+    """A call the demo cannot go on without answered with something other than what it needs."""
+
+
+def _pause(answer: requests.Response | None, attempt: int) -> float:
+    """Retry-After when the answer gives one in seconds, else exponential backoff (1 s … 30 s)."""
+    if answer is not None:
+        try:
+            return min(float(answer.headers.get("Retry-After", "")), 60.0)
+        except ValueError:
+            pass
+    return float(min(2**attempt, 30) * random.uniform(0.5, 1.0))  # noqa: S311 -- jitter, not a secret
 
 
 def iso(instant: datetime) -> str:
@@ -152,11 +170,29 @@ class DemoClient:
         self.vendor = {"Authorization": f"Bearer {tokens.issue_token(state_dir, 'vendor_admin', subject='demo')}"}
         self.session = requests.Session()
 
-    def call(self, method: str, path: str, expect: tuple[int, ...], **kwargs: Any) -> Any:
-        answer = self.session.request(method, self.url + path, timeout=120, **kwargs)
-        if answer.status_code not in expect:
-            raise RuntimeError(f"{method} {path} answered {answer.status_code}: {answer.text[:300]}")
-        return answer.json() if answer.content else None
+    def call(self, method: str, path: str, expect: tuple[int, ...], *, retry: bool = True, **kwargs: Any) -> Any:
+        """One call, sent again on a transient answer or a lost connection while the budget lasts
+        (every call the demo retries is idempotent: events carry fixed ids, the rest are reads or
+        creations it checks for first)."""
+        deadline = time.monotonic() + RETRY_BUDGET_SECONDS
+        attempt = 0
+        while True:
+            answer: requests.Response | None = None
+            try:
+                answer = self.session.request(method, self.url + path, timeout=120, **kwargs)
+            except requests.ConnectionError as error:
+                problem = f"could not reach the stack ({error.__class__.__name__})"
+            else:
+                if answer.status_code in expect:
+                    return answer.json() if answer.content else None
+                problem = f"answered {answer.status_code}: {answer.text[:300]}"
+                if answer.status_code not in TRANSIENT:
+                    raise DemoFailed(f"{method} {path} {problem}")
+            pause = _pause(answer, attempt)
+            if not retry or time.monotonic() + pause > deadline:
+                raise DemoFailed(f"{method} {path} {problem}")
+            attempt += 1
+            time.sleep(pause)
 
     def api_key(self, org_id: str, saved: dict[str, str]) -> str:
         key = saved.get(org_id)
@@ -185,7 +221,7 @@ class DemoClient:
     def send(self, key: str, batch: list[dict[str, Any]]) -> None:
         body = self.call("POST", "/v1/events", (200,), json={"events": batch}, headers={"x-api-key": key})
         if body["rejected"]:
-            raise RuntimeError(f"demo events were rejected: {body['rejected'][:3]}")
+            raise DemoFailed(f"demo events were rejected: {body['rejected'][:3]}")
 
 
 def run_demo(state_dir: Path, small: bool = False) -> int:
@@ -266,4 +302,4 @@ Others: .venv/bin/usage-local dashboard --role reporter --org acme"""
 def _invoke(repo_root: Path, state_dir: Path, function: str, at: datetime) -> None:
     invocation = invoke_scheduled(repo_root, state_dir, function, at, quiet=True)
     if not invocation.ok:
-        raise RuntimeError(f"{function} failed: {invocation.error}")
+        raise DemoFailed(f"{function} failed: {invocation.error}")
