@@ -209,7 +209,12 @@ class DemoClient:
         for terms in wanted:
             same = [p for p in have if (p["type"], p["product"]) == (terms["type"], terms["product"])]
             if not same:
-                have.append(self.call("POST", f"/v1/orgs/{org_id}/plans", (201,), json=terms, headers=self.vendor))
+                path = f"/v1/orgs/{org_id}/plans"
+                created = self.call("POST", path, (201, 409), json=terms, headers=self.vendor)
+                if created is None or "plan_id" not in created:
+                    # 409: an earlier attempt whose answer was lost made it (the demo's plans never overlap).
+                    return self.ensure_plans(org_id, wanted)
+                have.append(created)
         return have
 
     def ensure_renewal(self, org_id: str, plans: list[dict[str, Any]], renewal: dict[str, Any]) -> None:
