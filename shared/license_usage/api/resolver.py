@@ -130,10 +130,10 @@ class JsonApiResolver(APIGatewayRestResolver):
 def build_resolver(*routers: Router, validation: bool = True) -> APIGatewayRestResolver:
     """``validation=False`` for a function whose routes all validate their own bodies: it then
     skips loading Powertools' OpenAPI validation at cold start."""
+    # Every body is read by the one reading of JSON (api/json_body.py).
     if not validation:
-        app = JsonApiResolver()
+        app = JsonApiResolver(json_body_deserializer=read_json_body)
     else:
-        # Every validated body is read by the one reading of JSON (api/json_body.py).
         app = JsonApiResolver(
             enable_validation=True, response_validation_error_http_code=500, json_body_deserializer=read_json_body
         )
