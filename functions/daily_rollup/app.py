@@ -1,5 +1,9 @@
 """EventBridge schedule, after midnight UTC: recompute every day that received events since the
-last run. "Now" is the event's ``time``, so any run can be replayed for any instant."""
+last run. "Now" is the event's ``time``, so any run can be replayed for any instant.
+
+The run succeeds when what it could not do is quarantined (its result lists it under
+``quarantined``; docs/operations.md, RollupQuarantinedAlarm); it fails (``RollupFailed``, so
+Lambda retries) only for what failed for now, after doing everything else."""
 
 from __future__ import annotations
 

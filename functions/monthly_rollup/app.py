@@ -1,6 +1,6 @@
 """EventBridge schedule, after each month ends: finish the month's rollups (month figures,
 peaks included, are read from the day tallies and the rollup's swings). "Now" is the event's
-``time``."""
+``time``. What it cannot do is quarantined as by the daily rollup (the same run)."""
 
 from __future__ import annotations
 

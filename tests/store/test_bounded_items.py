@@ -205,6 +205,23 @@ def test_a_day_of_long_groups_and_ids_is_split_into_items_below_400_kb_and_read_
         assert stored.loose_logins == expected.loose_logins
 
 
+def test_a_group_item_written_before_group_names_were_kept_reads_its_group_from_its_sort_key(
+    dynamodb: LocalDynamoDB,
+) -> None:
+    from license_usage.store.keys import daily_partition
+    from license_usage.store.rollups import DailyRecord, stored_days
+
+    org_id = new_org("legacy")
+    partition = daily_partition(org_id)
+    DailyRecord(partition, "2026-11-05", added=1).save()
+    DailyRecord(partition, "2026-11-05#G#north", active_users={"ann"}, loose_logins=2).save()
+    DailyRecord(partition, "2026-11-05#P#0001#G#north", active_users={"bob"}).save()
+    days, groups = stored_days(org_id, date(2026, 11, 5), date(2026, 11, 5))
+    assert days[0].lifecycle["added"] == 1
+    [north] = groups["north"]
+    assert (north.active_users, north.loose_logins) == ({"ann", "bob"}, 2)
+
+
 def test_a_day_that_refused_thousands_of_long_user_ids_keeps_one_item_below_400_kb(dynamodb: LocalDynamoDB) -> None:
     from license_usage.domain.rollups import DayEvent, day_figures, denials_item_bytes_bound
     from license_usage.store.keys import seat_denials_partition
