@@ -197,11 +197,9 @@ def test_a_day_of_long_groups_and_ids_is_split_into_items_below_400_kb_and_read_
     for group in groups:
         (stored,) = by_group[group]
         expected = figures.groups[group]
-        assert (stored.active_users, stored.session_ids, stored.instance_ids) == (
-            expected.active_users,
-            expected.session_ids,
-            expected.instance_ids,
-        )
+        assert set(stored.active_users) == expected.active_users
+        assert set(stored.session_ids) == expected.session_ids
+        assert set(stored.instance_ids) == expected.instance_ids
         assert stored.loose_logins == expected.loose_logins
 
 
@@ -219,7 +217,8 @@ def test_a_group_item_written_before_group_names_were_kept_reads_its_group_from_
     days, groups = stored_days(org_id, date(2026, 11, 5), date(2026, 11, 5))
     assert days[0].lifecycle["added"] == 1
     [north] = groups["north"]
-    assert (north.active_users, north.loose_logins) == ({"ann", "bob"}, 2)
+    assert set(north.active_users) == {"ann", "bob"}
+    assert north.loose_logins == 2
 
 
 def test_a_day_that_refused_thousands_of_long_user_ids_keeps_one_item_below_400_kb(dynamodb: LocalDynamoDB) -> None:
