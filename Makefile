@@ -1,4 +1,5 @@
-# Two commands matter: `make run` (set up and run the local stack) and `make test`.
+# Two commands matter: `make run` (set up and run the local stack) and `make test`; `make check` is
+# the one-minute inner loop, `make test-fast` all but the slow groups (docs/testing.md).
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -12,7 +13,14 @@ CHECKOV_VENV := .local/checkov-venv
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: run test lint checkov bench venv tools chromium clean
+# Two workers, a test file each at a time (a file's module fixtures run once), the longest files
+# first (tests/conftest.py orders them; xdist must not reorder them by their number of tests).
+PYTEST_PARALLEL := $(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder
+# The tests that need no local stack and no DynamoDB Local (tests/usecases once it exists).
+STACK_FREE_TESTS := tests/domain $(wildcard tests/usecases)
+SLOW_GROUPS := browser or fuzz or faults
+
+.PHONY: run test test-fast check lint checkov bench venv tools chromium clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found): install python3.11 and retry."; exit 1; }
@@ -62,11 +70,21 @@ checkov: $(CHECKOV_STAMP)
 run: tools
 	$(BIN)/usage-local run $(if $(FRESH),--fresh,)
 
+# Everything, as CI runs it (.ci/run). checkov runs inside pytest (tests/template/test_operations.py).
 test: tools chromium $(CHECKOV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(MAKE) --no-print-directory checkov
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(PYTEST_PARALLEL) --durations=20
+
+# The inner loop, under a minute: lint, types, and the tests that need no stack.
+check: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q $(STACK_FREE_TESTS)
+
+# Everything but the slow groups (pytest markers browser, fuzz, faults; `pytest -m fuzz` runs one alone).
+test-fast: tools $(CHECKOV_STAMP)
+	$(PYTEST_PARALLEL) -m "not ($(SLOW_GROUPS))"
 
 lint: venv $(CHECKOV_STAMP)
 	$(BIN)/ruff check .

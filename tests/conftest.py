@@ -1,6 +1,16 @@
-"""Fixtures for tests against the local stack: ``stack`` (one ``usage-local run`` per xdist worker,
-on its own ports and state folder), ``api`` (HTTP calls to it), ``stack_launcher`` (more stacks,
-e.g. to restart one on the same state folder)."""
+"""Fixtures for tests against the local stack.
+
+- ``stack``: the local stack of this test process (one ``usage-local run`` per xdist worker, on
+  its own ports and state folder, started at the first module that needs it). Every test module
+  that uses it starts on empty tables (``LocalStack.empty``): the daily rollup and the
+  notifications run visit every organization of the stack, so a module pays for its own
+  organizations only; within a module, tests isolate each other by organization (``new_org``).
+  Its workers read a fault-control file (``stack.fault_control``, absent: no faults) that only
+  tests/api/test_faults.py switches on.
+- ``api``: HTTP calls to it.
+- ``stack_launcher``: more stacks, for what needs a stack of its own (a restart on the same state
+  folder, an environment the template does not give); ``stop()`` them when done.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +22,54 @@ import pytest
 import requests
 
 from tests.stack import LocalStack, start_stack
+from tests.support import WARM_RUNS
+
+# A stack still running at the end of the session is killed after this many seconds of SIGTERM:
+# its state is a temporary folder, and a clean stop is what tests/local_stack tests.
+END_OF_SESSION_GRACE_SECONDS = 3
+
+
+# The modules that take longest, longest first (measured: docs/testing.md). `make test` runs xdist
+# with `--dist loadfile --no-loadscope-reorder`: a worker takes the next file in collection order
+# whenever it is nearly done, so the longest start first and the short ones fill in at the end.
+LONGEST_FIRST = (
+    "tests/api/test_faults.py",
+    "tests/browser/test_dashboard.py",
+    "tests/api/test_insights.py",
+    "tests/api/test_consumption_settles.py",
+    "tests/api/test_notifications.py",
+    "tests/api/test_reports.py",
+    "tests/api/test_fuzz.py",
+    "tests/api/test_exports.py",
+    "tests/api/test_access.py",
+)
+# Every test that runs against a local stack asks for one of these, directly or not.
+STACK_FIXTURES = frozenset({"process_stack", "stack_launcher"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks the tests that need a local stack ``stack``; puts the longest modules first."""
+    for item in items:
+        if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stack)
+    rank = {path: number for number, path in enumerate(LONGEST_FIRST)}
+
+    def order(pair: tuple[int, pytest.Item]) -> tuple[int, int]:
+        index, item = pair
+        return rank.get(item.nodeid.split("::", 1)[0], len(rank)), index
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=order)]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The warm workers of scheduled runs (tests.support.WarmRuns) end with the session."""
+    WARM_RUNS.stop()
 
 
 @pytest.fixture(scope="session")
 def stack_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LocalStack]]:
-    """``launch(state_dir, fresh=True)`` starts another stack; every one is stopped at the end."""
+    """``launch(state_dir, fresh=True, env=None)`` starts another stack; any still running at the
+    end of the session is stopped then."""
     started: list[LocalStack] = []
 
     def launch(state_dir: Path, *, fresh: bool = True, env: dict[str, str] | None = None) -> LocalStack:
@@ -25,13 +78,23 @@ def stack_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
 
     yield launch
     for stack in started:
-        stack.stop()
+        stack.stop(grace=END_OF_SESSION_GRACE_SECONDS)
 
 
 @pytest.fixture(scope="session")
-def stack(stack_launcher: Callable[..., LocalStack], tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
-    """The local stack of this test process (one per xdist worker), started empty."""
-    return stack_launcher(tmp_path_factory.mktemp("stack") / "state")
+def process_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The local stack of this test process, started empty, with a fault-control file."""
+    folder = tmp_path_factory.mktemp("stack")
+    started = start_stack(folder / "state", fault_control=folder / "faults.json")
+    yield started
+    started.stop(grace=END_OF_SESSION_GRACE_SECONDS)
+
+
+@pytest.fixture(scope="module")
+def stack(process_stack: LocalStack) -> LocalStack:
+    """This process's stack, emptied for this module (see the module's docstring)."""
+    process_stack.empty()
+    return process_stack
 
 
 class Api:

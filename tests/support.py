@@ -6,14 +6,20 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 import uuid
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import requests
 
 from tests.stack import LocalStack
+from usage_local.cli import scheduled_run_event
+from usage_local.lambda_runtime import Invocation, Worker, WorkerGone, function_specs
+from usage_local.template import Template
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,18 +105,87 @@ def invoke_process(
     )
 
 
+class WarmRuns:
+    """Scheduled runs of a stack's functions in warm workers this test process keeps, as Lambda
+    keeps a function's instances warm between invocations: the worker's start and the function's
+    imports are paid once per function and stack, not once per run. Each worker is the stack's
+    own spec (template.yaml's handler, the environment of stack.json) serving one invocation at
+    a time; runs side by side get a worker each. Their logs go to ``<state>-scheduled-runs.log``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[tuple[str, ...], list[Worker]] = defaultdict(list)
+        self._workers: list[Worker] = []
+        self._logs: dict[Path, IO[str]] = {}
+        self._template: Template | None = None
+
+    def invoke(self, stack: LocalStack, function: str, at: datetime) -> Invocation:
+        key = (str(stack.state_dir), str(stack.info.get("pid")), str(stack.info.get("started_at")), function)
+        with self._lock:
+            worker = self._idle[key].pop() if self._idle[key] else None
+            if self._template is None:
+                self._template = Template.load(ROOT / "template.yaml")
+            template = self._template
+        if worker is None:
+            worker = self._start(stack, template, function)
+        try:
+            return worker.invoke(scheduled_run_event(template, function, at), f"warm-{uuid.uuid4()}")
+        except WorkerGone as gone:
+            worker.stop(0)
+            raise AssertionError(f"{function}'s worker ended: {gone}") from gone
+        finally:
+            if worker.alive():
+                with self._lock:
+                    self._idle[key].append(worker)
+
+    def _start(self, stack: LocalStack, template: Template, function: str) -> Worker:
+        environments = {name: f["environment"] for name, f in stack.info["functions"].items()}
+        specs = function_specs(template, {name: environments.get(name, {}) for name in template.functions()})
+        log_path = stack.state_dir.parent / f"{stack.state_dir.name}-scheduled-runs.log"
+        with self._lock:
+            if log_path not in self._logs:
+                self._logs[log_path] = log_path.open("a")
+            log_to = self._logs[log_path]
+        worker = Worker(specs[function], log_source=function, log_to=log_to)
+        with self._lock:
+            self._workers.append(worker)
+        return worker
+
+    def stop(self) -> None:
+        with self._lock:
+            workers, self._workers = self._workers, []
+            self._idle.clear()
+        for worker in workers:
+            worker.request_stop()
+        for worker in workers:
+            worker.stop()
+        for log in self._logs.values():
+            log.close()
+        self._logs.clear()
+
+
+WARM_RUNS = WarmRuns()
+
+
 def invoke(
     stack: LocalStack, function: str, at: datetime, env: dict[str, str] | None = None, expect_ok: bool = True
 ) -> dict[str, Any]:
-    """One scheduled run (``invoke_process``) and its result (``env``: switches the run's worker
-    inherits, e.g. LICENSE_USAGE_FAULTS)."""
-    done = invoke_process(stack, function, at, env)
-    if not expect_ok:
-        assert done.returncode != 0, done.stdout
-        return {"stderr": done.stderr}
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    """One scheduled run and its result: in a warm worker of this process (``WarmRuns``), or, when
+    ``env`` sets switches the run's worker inherits (e.g. LICENSE_USAGE_FAULTS), in a worker of its
+    own through ``usage-local invoke`` (``invoke_process``). ``expect_ok=False``: the run must fail
+    (that path only); what it logged, as ``{"stderr": ...}``."""
+    if env or not expect_ok:
+        done = invoke_process(stack, function, at, env)
+        if not expect_ok:
+            assert done.returncode != 0, done.stdout
+            return {"stderr": done.stderr}
+        assert done.returncode == 0, done.stderr
+        result: dict[str, Any] = json.loads(done.stdout)
+        return result
+    invocation = WARM_RUNS.invoke(stack, function, at)
+    assert invocation.ok, f"{function} failed: {invocation.error}"
+    answer: dict[str, Any] = invocation.result
+    return answer
 
 
 def caller_headers(stack: LocalStack, org_id: str) -> list[dict[str, str]]:
@@ -145,3 +220,25 @@ def day_items(stack: LocalStack, org_id: str, day: str) -> list[dict[str, Any]]:
             ExpressionAttributeValues={":d": {"S": partition}},
         )["Items"]
     return sorted(items, key=lambda item: str(item["at"]["S"]))
+
+
+class FuzzBudget:
+    """The fuzzers' time budget: each operation's cases are sent for at most ``seconds`` from its
+    first (FUZZ_SECONDS_PER_OPERATION, default ``default``); later ones are generated, not sent."""
+
+    def __init__(self, default: float) -> None:
+        self.seconds = float(os.environ.get("FUZZ_SECONDS_PER_OPERATION") or default)
+        self.started: dict[str, float] = {}
+        self.skipped = 0
+
+    def spent(self, operation: str) -> bool:
+        started = self.started.setdefault(operation, time.monotonic())
+        if time.monotonic() - started <= self.seconds:
+            return False
+        self.skipped += 1
+        return True
+
+
+def fuzz_examples(default: int) -> int:
+    """Generated cases per operation (FUZZ_EXAMPLES, default ``default``)."""
+    return int(os.environ.get("FUZZ_EXAMPLES") or default)

@@ -20,7 +20,7 @@ from usage_local.scheduler import event_for, rule_arn, scheduled_event
 from usage_local.stack import LocalStack, StackConfig, StackNotRunning, read_stack_info
 from usage_local.stacklog import log
 from usage_local.standins import StandInError
-from usage_local.template import STACK_NAME, Schedule, Template, TemplateError, find_repo_root
+from usage_local.template import STACK_NAME, Json, Schedule, Template, TemplateError, find_repo_root
 
 
 def _port(variable: str, default: int) -> int:
@@ -253,17 +253,22 @@ def invoke_scheduled(repo_root: Path, state_dir: Path, function: str, at: dateti
     if function not in environments:
         raise ValueError(f"the running stack predates {function} in template.yaml: restart it.")
     specs = function_specs(template, {n: environments.get(n, {}) for n in functions})
-    schedules = [s for s in template.schedules() if s.function == function]
-    if schedules:
-        event = event_for(schedules[0], at)
-    else:
-        manual = Schedule(function, "Manual", "", None, True, None, f"{STACK_NAME}-{function}-manual")
-        event = scheduled_event(rule_arn(manual), at)
     worker = Worker(specs[function], log_to=open(os.devnull, "w") if quiet else sys.stderr)  # noqa: SIM115
     try:
-        return worker.invoke(event, f"local-invoke-{at:%Y%m%dT%H%M%S}")
+        return worker.invoke(scheduled_run_event(template, function, at), f"local-invoke-{at:%Y%m%dT%H%M%S}")
     finally:
         worker.stop()
+
+
+def scheduled_run_event(template: Template, function: str, at: datetime) -> Json:
+    """The EventBridge event the function's (first) schedule sends at ``at``; for a function
+    without one, the event a manual rule would send."""
+    schedules = [s for s in template.schedules() if s.function == function]
+    if schedules:
+        event: Json = event_for(schedules[0], at)
+        return event
+    manual = Schedule(function, "Manual", "", None, True, None, f"{STACK_NAME}-{function}-manual")
+    return scheduled_event(rule_arn(manual), at)
 
 
 def invoke(args: argparse.Namespace, repo_root: Path) -> int:

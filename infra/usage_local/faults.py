@@ -7,7 +7,10 @@ control file; the Lambda layer knows nothing of it.
 The control file is JSON, read again whenever its mtime changes, so tests switch faults on and
 off while the stack runs; a missing or unreadable file means off::
 
-    {"rate": 0.1, "services": ["dynamodb", "s3", "sns", "events"], "seed": 7}
+    {"rate": 0.1, "services": ["dynamodb", "s3", "sns", "events"], "seed": 7, "points": ["export_write"]}
+
+``points`` switches the product's own fault points (``license_usage.faults``) on from the next
+invocation of every worker, as ``LICENSE_USAGE_FAULTS`` does for a stack started with it.
 
 Every injected fault appends one JSON line to ``<control file>.log`` (``pid``, ``service``,
 ``operation``, ``kind``), which tests count to know the faults fired.
@@ -38,6 +41,7 @@ from botocore.exceptions import ReadTimeoutError
 from botocore.httpsession import URLLib3Session
 
 CONTROL_FILE_VARIABLE = "USAGE_LOCAL_FAULTS_FILE"
+POINTS_VARIABLE = "LICENSE_USAGE_FAULTS"
 SERVICES = ("dynamodb", "s3", "sns", "events")
 # Evenly: throttled, a 5xx, a timeout before the request is sent, a timeout after it was served.
 KINDS = ("throttle", "server_error", "timeout_before", "timeout_after")
@@ -51,15 +55,19 @@ class FaultSettings:
     rate: float = 0.0
     services: frozenset[str] = frozenset()
     seed: int | None = None
+    points: tuple[str, ...] = ()
 
 
 OFF = FaultSettings()
 
 
-def write_settings(path: Path, rate: float, services: tuple[str, ...] = SERVICES, seed: int | None = None) -> None:
-    """Switch faults on (``rate`` > 0) or off (0) for every worker that reads ``path``."""
+def write_settings(
+    path: Path, rate: float, services: tuple[str, ...] = SERVICES, seed: int | None = None, points: tuple[str, ...] = ()
+) -> None:
+    """Switch faults on (``rate`` > 0) or off (0) for every worker that reads ``path``, and the
+    product's fault ``points``."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps({"rate": rate, "services": list(services), "seed": seed}))
+    temporary.write_text(json.dumps({"rate": rate, "services": list(services), "seed": seed, "points": list(points)}))
     temporary.replace(path)
 
 
@@ -173,6 +181,16 @@ class FaultInjector:
         self._settings = OFF
         self._random = random.Random()  # noqa: S311 (fault choice, not a secret)
         self._count = 0
+        self._own_points = [p for p in os.environ.get(POINTS_VARIABLE, "").split(",") if p]
+
+    def apply_points(self) -> None:
+        """Before an invocation: the product's fault points are the worker's own
+        (``LICENSE_USAGE_FAULTS``) and the control file's."""
+        points = [*self._own_points, *self.settings().points]
+        if points:
+            os.environ[POINTS_VARIABLE] = ",".join(points)
+        else:
+            os.environ.pop(POINTS_VARIABLE, None)
 
     def settings(self) -> FaultSettings:
         try:
@@ -192,6 +210,7 @@ class FaultInjector:
                 rate=float(raw.get("rate", 0)),
                 services=frozenset(str(s) for s in raw.get("services", SERVICES)) & frozenset(SERVICES),
                 seed=raw.get("seed"),
+                points=tuple(str(p) for p in raw.get("points", [])),
             )
         except (OSError, ValueError, TypeError, AttributeError):
             return OFF

@@ -71,12 +71,13 @@ def main() -> None:
     module_name, attribute = spec["handler"].rsplit(".", 1)
     handler: Any = None
     init_error: dict[str, Any] | None = None
+    injector: Any = None
     try:
         if os.environ.get("USAGE_LOCAL_FAULTS_FILE"):
             # Tests' fault injection (usage_local/faults.py), before the handler makes its clients.
             from usage_local.faults import install
 
-            install()
+            injector = install()
         handler = getattr(importlib.import_module(module_name), attribute)
     except Exception as exc:  # the error every invocation gets, as Lambda reports an init failure
         _log_error(exc)
@@ -91,6 +92,8 @@ def main() -> None:
             answer = {"ok": False, "error": init_error}
         else:
             context = LambdaContext(spec, request_id, request["deadline_ms"])
+            if injector is not None:
+                injector.apply_points()
             try:
                 result = handler(request["event"], context)
                 answer = {"ok": True, "result": result}

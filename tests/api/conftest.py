@@ -10,5 +10,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
     if test_fuzz.CASES["cases"]:
         terminalreporter.write_line(
-            f"schemathesis: {test_fuzz.CASES['cases']} generated cases, {test_fuzz.CASES['requests']} requests"
+            f"schemathesis: {test_fuzz.CASES['cases']} cases sent, {test_fuzz.CASES['requests']} requests"
+            f" ({test_fuzz.BUDGET.skipped} generated past an operation's time budget, not sent)"
         )

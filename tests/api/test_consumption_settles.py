@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from itertools import permutations
 from typing import Any
@@ -186,26 +185,23 @@ def test_a_seat_claimed_through_a_percent_encoded_path_and_a_login_are_one_user(
 # ---------------------------------------------------------------------- nothing lost
 
 
-def test_an_event_stored_when_the_function_failed_is_counted_by_its_resend_exactly_once(
-    stack_launcher: Callable[..., LocalStack], tmp_path_factory: Any
-) -> None:
-    state = tmp_path_factory.mktemp("faulty") / "state"
-    faulty = stack_launcher(state, env={"LICENSE_USAGE_FAULTS": "after_store"})
-    org_id, key, plan = seats_org(faulty, "fault")
-    mau = create_plan(faulty, org_id, type="mau", product="observe", amount=5, start=plan["start"])
+def test_an_event_stored_when_the_function_failed_is_counted_by_its_resend_exactly_once(stack: LocalStack) -> None:
+    """The ingest function fails right after storing the batch (fault point ``after_store``); once
+    it no longer does, the resend counts each event once."""
+    org_id, key, plan = seats_org(stack, "fault")
+    mau = create_plan(stack, org_id, type="mau", product="observe", amount=5, start=plan["start"])
     batch = [login(f"l{i}", f"user{i}", iso(NOW - timedelta(minutes=10 - i))) for i in range(3)]
     batch += [login("o1", "user0", iso(NOW - timedelta(minutes=2)), product="observe")]
-    assert send(faulty, key, batch).status_code == 500
-    assert usage(faulty, org_id, plan["plan_id"])["consumed"] == 0  # stored, not counted
-    faulty.stop()
-    healthy = stack_launcher(state, fresh=False)
-    body = send(healthy, key, batch).json()
+    with stack.fault_points("after_store"):
+        assert send(stack, key, batch).status_code == 500
+    assert usage(stack, org_id, plan["plan_id"])["consumed"] == 0  # stored, not counted
+    body = send(stack, key, batch).json()
     assert (body["accepted"], body["duplicates"]) == (0, 4)
-    assert usage(healthy, org_id, plan["plan_id"])["consumed"] == 3
-    assert usage(healthy, org_id, mau["plan_id"])["consumed"] == 1
-    send(healthy, key, batch)
-    assert usage(healthy, org_id, plan["plan_id"])["consumed"] == 3
-    assert len(seat_entries(healthy, org_id, plan["plan_id"])) == 3
+    assert usage(stack, org_id, plan["plan_id"])["consumed"] == 3
+    assert usage(stack, org_id, mau["plan_id"])["consumed"] == 1
+    send(stack, key, batch)
+    assert usage(stack, org_id, plan["plan_id"])["consumed"] == 3
+    assert len(seat_entries(stack, org_id, plan["plan_id"])) == 3
 
 
 # ---------------------------------------------------------------------- small things

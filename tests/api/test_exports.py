@@ -11,7 +11,6 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -70,6 +69,15 @@ def as_text(value: Any) -> str:
             value.strftime("%Y-%m-%d") if value.time() == datetime.min.time() else value.strftime("%Y-%m-%dT%H:%M:%SZ")
         )
     return str(value)
+
+
+def until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Wait for ``condition`` (polled), failing after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {timeout:.0f} s")
+        time.sleep(0.1)
 
 
 def now() -> datetime:
@@ -283,7 +291,9 @@ def test_links_are_signed_fresh_and_expire_and_the_object_is_private(
     assert urlsplit(first["url"]).path.startswith(f"/{stack.env['EXPORTS_BUCKET']}/exports/{org}/")
     unsigned = requests.get(first["url"].split("?", 1)[0], timeout=30)
     assert unsigned.status_code == 403
-    time.sleep(1.1)
+    # Links are signed to the second: the next read is signed in a later one.
+    signed = datetime.fromisoformat(first["expires_at"].replace("Z", "+00:00")) - timedelta(seconds=900)
+    until(lambda: datetime.now(UTC) >= signed + timedelta(seconds=1), "a second after the first link was signed")
     second = wait(api, org, export_id)
     assert second["url"] != first["url"]
     assert second["expires_at"] > first["expires_at"]
@@ -353,7 +363,15 @@ def test_a_redelivered_job_neither_duplicates_nor_corrupts(stack: Stack, api: Ap
         sqs.send_message(
             QueueUrl=queue["QueueUrl"], MessageBody=json.dumps({"org_id": org, "export_id": export["export_id"]})
         )
-    time.sleep(4)
+
+    def delivered() -> bool:
+        counts = sqs.get_queue_attributes(
+            QueueUrl=queue["QueueUrl"],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return all(int(count) == 0 for count in counts.values())
+
+    until(delivered, "the export jobs' queue handled both deliveries")
     again = wait(api, org, export["export_id"])
     assert (again["status"], again["row_count"], again["finished_at"]) == (
         "ready",
@@ -365,16 +383,14 @@ def test_a_redelivered_job_neither_duplicates_nor_corrupts(stack: Stack, api: Ap
     assert len([e for e in listed if e["export_id"] == export["export_id"]]) == 1
 
 
-def test_an_export_that_keeps_failing_says_so(stack_launcher: Callable[..., Stack], tmp_path: Path) -> None:
-    faulty = stack_launcher(tmp_path / "state", env={"LICENSE_USAGE_FAULTS": "export_write"})
-    helper = Api(faulty)
+def test_an_export_that_keeps_failing_says_so(stack: Stack, api: Api) -> None:
     org = new_org("xfail")
-    export_id = start(helper, org, {"report": "audit"})
-    failed = wait(helper, org, export_id, timeout=60)
+    with stack.fault_points("export_write"):  # every attempt's write of the file fails
+        export_id = start(api, org, {"report": "audit"})
+        failed = wait(api, org, export_id, timeout=60)
     assert failed["status"] == "failed", failed
     assert "after 3 attempts" in failed["error"]
     assert failed["url"] is None
-    helper.session.close()
 
 
 # ---------------------------------------------------------------------- schedules
@@ -413,12 +429,13 @@ def test_a_weekly_schedule_run_twice_on_its_monday_makes_one_export_and_one_noti
     )
     schedules = api.get(path, role="reporter", org_id=org).json()["items"]
     assert schedules[0]["last_export_id"] == export["export_id"]
-    time.sleep(1)
-    ready = [
-        n
-        for n in api.get(f"/v1/orgs/{org}/notifications", role="org_admin", org_id=org).json()["items"]
-        if n["kind"] == "report.ready"
-    ]
+
+    def ready_notices() -> list[dict[str, Any]]:
+        items = api.get(f"/v1/orgs/{org}/notifications", role="org_admin", org_id=org).json()["items"]
+        return [n for n in items if n["kind"] == "report.ready"]
+
+    until(lambda: bool(ready_notices()), "the report.ready notice")
+    ready = ready_notices()
     assert len(ready) == 1
     assert ready[0]["data"]["export_id"] == export["export_id"]
     # The next Monday runs again; a deleted schedule does not.

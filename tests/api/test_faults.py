@@ -5,8 +5,9 @@ every event in; figures after a clean rollup equal those of an organization that
 events without faults; scheduled functions and export jobs, run under faults until they
 succeed, end as a fault-free run does; the fuzzer finds no 500, 502 or 504 with faults on.
 
-This module starts its own stack with a fault-control file (faults stay off until a test
-writes it), so the shared stack of the other tests never sees a fault."""
+The stack's workers read a fault-control file (``stack.fault_control``: absent, no faults). Only
+this module writes it, and switches faults off again at its end; the other modules of the test
+process run before or after it, on tables emptied for them (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -29,10 +30,21 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 
-from tests.stack import LocalStack, start_stack
-from tests.support import ROOT, caller_headers, create_key, create_plan, invoke, iso, new_org
-from usage_local.faults import CONTROL_FILE_VARIABLE, injected, write_settings
+from tests.stack import LocalStack
+from tests.support import (
+    ROOT,
+    FuzzBudget,
+    caller_headers,
+    create_key,
+    create_plan,
+    fuzz_examples,
+    invoke,
+    iso,
+    new_org,
+)
+from usage_local.faults import CONTROL_FILE_VARIABLE, injected
 
+pytestmark = pytest.mark.faults
 RATE = 0.1
 NOW = datetime.now(UTC).replace(microsecond=0)
 DAYS = 40
@@ -48,14 +60,13 @@ class Faults:
     """The stack's fault-control file: ``on(rate)`` / ``off()``, and what fired."""
 
     path: Path
+    stack: LocalStack
 
     def on(self, rate: float = RATE, seed: int | None = 14) -> None:
-        write_settings(self.path, rate, seed=seed)
-        time.sleep(0.05)  # an mtime the workers see as changed, even on coarse clocks
+        self.stack.set_faults(rate, seed=seed)
 
     def off(self) -> None:
-        write_settings(self.path, 0.0)
-        time.sleep(0.05)
+        self.stack.set_faults()
 
     @contextlib.contextmanager
     def switched_on(self, rate: float = RATE) -> Iterator[None]:
@@ -70,21 +81,9 @@ class Faults:
 
 
 @pytest.fixture(scope="module")
-def control(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("faults") / "faults.json"
-
-
-@pytest.fixture(scope="module")
-def stack(control: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """This module's own stack: its workers read ``control`` (absent: no faults)."""
-    started = start_stack(tmp_path_factory.mktemp("fault-stack") / "state", env={CONTROL_FILE_VARIABLE: str(control)})
-    yield started
-    started.stop()
-
-
-@pytest.fixture(scope="module")
-def faults(control: Path, stack: LocalStack) -> Iterator[Faults]:
-    switch = Faults(control)
+def faults(stack: LocalStack) -> Iterator[Faults]:
+    assert stack.fault_control is not None, "the stack was started without a fault-control file"
+    switch = Faults(stack.fault_control, stack)
     yield switch
     switch.off()
 
@@ -307,9 +306,6 @@ def figures(stack: LocalStack, org: Org) -> dict[str, Any]:
     return plain
 
 
-FUNCTION_TIMEOUT = 29  # template.yaml's Globals: no invocation of the API functions runs longer
-
-
 def dirty_days_of(stack: LocalStack, org_id: str) -> list[str]:
     from license_usage.store.keys import dirty_day_key, dirty_partition
 
@@ -321,18 +317,34 @@ def dirty_days_of(stack: LocalStack, org_id: str) -> list[str]:
     return [str(item["sk"]["S"]) for item in answer["Items"]]
 
 
-def roll_up_cleanly(stack: LocalStack, *orgs: Org) -> None:
-    """The clean rollup, once the stack is quiet: an invocation the local gateway stopped waiting
-    for (and answered retryably) may still be running and writing, so wait out the functions'
-    timeout first; then roll up until no day of the organizations waits (what a write landed
-    during a run marks again, the next run settles, as the daily schedule would)."""
-    if orgs:
-        time.sleep(FUNCTION_TIMEOUT)
-    for _ in range(4):
+def roll_up_cleanly(stack: LocalStack, *orgs: Org, runs: int = 4) -> None:
+    """The clean rollup: rolled up again while a day of the organizations waits (what a write
+    landed during a run marks again, the next run settles, as the daily schedule would)."""
+    for _ in range(runs):
         invoke(stack, "DailyRollupFunction", datetime.now(UTC), env={})
         if not any(dirty_days_of(stack, org.org_id) for org in orgs):
             return
-    pytest.fail(f"days still dirty after 4 clean rollups: {[dirty_days_of(stack, o.org_id) for o in orgs]}")
+    pytest.fail(f"days still dirty after {runs} clean rollups: {[dirty_days_of(stack, o.org_id) for o in orgs]}")
+
+
+SETTLE_SECONDS = 120
+
+
+def settled_figures(stack: LocalStack, *orgs: Org) -> list[dict[str, Any]]:
+    """The organizations' figures once the stack is quiet: an invocation answered retryably may
+    still have writer threads finishing their calls (store.events.writer_pool), so they are
+    rolled up cleanly and read until two readings in a row agree with no day waiting, within
+    SETTLE_SECONDS."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    previous: list[dict[str, Any]] | None = None
+    while True:
+        roll_up_cleanly(stack, *orgs)
+        current = [figures(stack, org) for org in orgs]
+        if current == previous and not any(dirty_marks(stack, org.org_id) for org in orgs):
+            return current
+        if time.monotonic() > deadline:
+            pytest.fail(f"the figures of {[org.org_id for org in orgs]} still changed after {SETTLE_SECONDS} s")
+        previous = current
 
 
 def until_it_succeeds(stack: LocalStack, faults: Faults, function: str, at: datetime, attempts: int = 20) -> int:
@@ -362,8 +374,16 @@ def ingested(stack: LocalStack, faults: Faults) -> dict[str, Any]:
     took = time.monotonic() - started
     fired = faults.fired()[before:]
     accepted_y = send_everything(stack, y, Tally())
-    roll_up_cleanly(stack, x, y)
-    return {"x": x, "y": y, "tally": tally, "fired": fired, "took": took, "accepted": (accepted_x, accepted_y)}
+    faulty, clean = settled_figures(stack, x, y)
+    return {
+        "x": x,
+        "y": y,
+        "tally": tally,
+        "fired": fired,
+        "took": took,
+        "accepted": (accepted_x, accepted_y),
+        "figures": (faulty, clean),
+    }
 
 
 def test_every_event_answered_200_under_faults_is_stored_exactly_once(
@@ -450,7 +470,7 @@ def test_figures_under_faults_equal_a_fault_free_run_after_a_clean_rollup(
     stack: LocalStack, ingested: dict[str, Any]
 ) -> None:
     x, y = ingested["x"], ingested["y"]
-    faulty, clean = figures(stack, x), figures(stack, y)
+    faulty, clean = ingested["figures"]
     assert clean["seats"]["usage"]["consumed"] > 0
     assert clean["report"]["ai_actions"]["total"] > 0
     for section in clean:
@@ -462,25 +482,22 @@ def test_figures_under_faults_equal_a_fault_free_run_after_a_clean_rollup(
 
 
 def test_a_rollup_run_under_faults_until_it_succeeds_ends_as_a_fault_free_one(
-    stack: LocalStack, faults: Faults
+    stack: LocalStack, faults: Faults, ingested: dict[str, Any]
 ) -> None:
-    y = new_customer(stack, "roll-clean")
-    send_everything(stack, y, Tally())
-    roll_up_cleanly(stack)
-    clean = figures(stack, y)
-
-    x = new_customer(stack, "roll-faulty")
-    send_everything(stack, x, Tally())
+    """Organization Z gets the workload without faults and its days are rolled up under faults
+    until a run succeeds; its figures then equal Y's (the same workload, rolled up cleanly)."""
+    _, clean = ingested["figures"]
+    z = new_customer(stack, "roll-faulty")
+    send_everything(stack, z, Tally())
     before = len(faults.fired())
     with faults.switched_on():
         failed = until_it_succeeds(stack, faults, "DailyRollupFunction", datetime.now(UTC))
     print(f"\nrollup under faults: {failed} failed run(s), {len(faults.fired()) - before} faults")
     assert len(faults.fired()) > before
-    roll_up_cleanly(stack)
-    faulty = figures(stack, x)
+    [faulty] = settled_figures(stack, z)
     for section in clean:
         assert faulty[section] == clean[section], section
-    assert dirty_marks(stack, x.org_id) == []
+    assert dirty_marks(stack, z.org_id) == []
 
 
 def _notices(stack: LocalStack, org_id: str) -> list[dict[str, Any]]:
@@ -582,6 +599,7 @@ def credentials(stack: LocalStack) -> list[dict[str, str]]:
 
 
 FUZZ: Counter[int] = Counter()
+FUZZ_BUDGET = FuzzBudget(15)
 
 
 def header(headers: Mapping[str, Any], name: str) -> str | None:
@@ -593,9 +611,10 @@ def header(headers: Mapping[str, Any], name: str) -> str | None:
     return None
 
 
+@pytest.mark.fuzz
 @SCHEMA.parametrize()
 @settings(
-    max_examples=5,
+    max_examples=fuzz_examples(5),
     deadline=None,
     derandomize=True,
     phases=[Phase.explicit, Phase.generate],
@@ -604,6 +623,8 @@ def header(headers: Mapping[str, Any], name: str) -> str | None:
 def test_the_fuzzer_finds_no_5xx_but_a_retryable_503_with_faults_on(
     case: schemathesis.Case[Any], stack: LocalStack, faults: Faults, credentials: list[dict[str, str]]
 ) -> None:
+    if FUZZ_BUDGET.spent(case.operation.label):
+        return
     faults.on(RATE, seed=None)
     for headers in credentials:
         response = case.call(base_url=stack.url, headers=headers, timeout=60)

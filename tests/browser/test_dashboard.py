@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Request,
 
 from tests.support import ROOT, Stack, roll_up
 
+pytestmark = pytest.mark.browser
 ARTIFACTS = ROOT / "tests" / "artifacts"
 WIDTHS = {"phone": (390, 844), "desktop": (1280, 900)}
 ORG_VIEWS = ["usage", "seats", "report", "insights", "activity", "users", "exports", "notifications", "audit"]
