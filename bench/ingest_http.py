@@ -550,9 +550,9 @@ def stored_item_size(client: Any, table: str, org: Org, events: Sequence[Event])
 def cpu_line(run: HttpRun) -> str:
     parts = sorted(run.cpu.items(), key=lambda kv: -kv[1])
     shown = ", ".join(
-        f"{name} {seconds / run.wall:.2f}" if seconds else name
+        f"{name} {seconds / run.wall:.2f}" if not name.startswith("(") else name
         for name, seconds in parts
-        if seconds >= 0.02 * run.wall or not seconds
+        if seconds >= 0.02 * run.wall or name.startswith("(")
     )
     return f"    CPU cores used, stack: {sum(run.cpu.values()) / run.wall:.2f} = {shown}"
 
@@ -607,6 +607,192 @@ def report(runs: Sequence[HttpRun], floor: float, mix_equal: bool | None) -> Non
         print(f"    {'yes' if met else 'NO ':<4} {text}")
 
 
+# ---------------------------------------------------------------------------- --calls: per DynamoDB call
+@dataclass
+class CallStats:
+    calls: int = 0
+    items: int = 0  # keys or writes the calls carried (batch and transaction calls carry several)
+    write: float = 0.0
+    read: float = 0.0
+    seconds: float = 0.0  # summed over calls (the handler's threads overlap)
+    refused: int = 0  # conditional writes refused, transactions cancelled (they report no capacity)
+
+
+def key_kind(pk: str, sk: str | None, events_table: bool) -> str:
+    """What an item is, from its key (store/keys.py's formats)."""
+    if events_table:
+        return "activity entry" if "#sys." in pk else "event"
+    head = pk.split("#", 1)[0]
+    if head == "PLAN":
+        sharded = pk.count("#") >= 2
+        if sk is None:
+            return "plan shard" if sharded else "plan"
+        if sk.startswith("USER#"):
+            return "plan user"
+        if sk.startswith(("DAY#", "MONTH#")):
+            return sk.split("#", 1)[0].lower() + " tally"
+        return {"SEATS": "seats shard counter", "COUNTER": "plan counter"}.get(sk, f"plan {sk}")
+    if head == "ORG":
+        return "plan item" if sk and sk.startswith("PLAN#") else f"org {sk.split('#')[0] if sk else ''}".strip()
+    names = {"RATE": "rate-limit window", "DIRTY": "dirty-day mark", "OUTBOX": "outbox", "NOTICES": "notice"}
+    return names.get(head, head.lower())
+
+
+class CallMeter:
+    """Every DynamoDB call of this process, by operation and what it touches (``key_kind``), with
+    the capacity DynamoDB Local reports (transactions recounted as DynamoDB prices them: 2 WCU per
+    item and KB, GSIs included; bench/harness.py)."""
+
+    def __init__(self, events: str, index_keys: Mapping[str, Sequence[frozenset[str]]]) -> None:
+        self.events = events
+        self.index_keys = index_keys
+        self.bucket = "other"
+        self.stats: dict[str, dict[tuple[str, str], CallStats]] = {}
+        self._lock = threading.Lock()
+
+    def _kind(self, operation: str, params: Mapping[str, Any]) -> tuple[str, int]:
+        table = str(params.get("TableName", ""))
+        if operation == "TransactWriteItems":
+            parts = []
+            for entry in params["TransactItems"]:
+                ((verb, body),) = entry.items()
+                key = body.get("Key") or body.get("Item") or {}
+                kind = key_kind(key["pk"]["S"], key.get("sk", {}).get("S"), body["TableName"] == self.events)
+                parts.append(f"{verb[0]}:{kind}")
+            return " + ".join(sorted(parts)), len(parts)
+        if operation == "BatchGetItem":
+            ((name, request),) = params["RequestItems"].items()
+            key = request["Keys"][0]
+            return key_kind(key["pk"]["S"], key.get("sk", {}).get("S"), name == self.events), len(request["Keys"])
+        if operation == "BatchWriteItem":
+            ((name, request),) = params["RequestItems"].items()
+            return ("event" if name == self.events else "licensing items"), len(request)
+        if operation == "Query":
+            values = [v["S"] for v in params.get("ExpressionAttributeValues", {}).values() if "S" in v]
+            pk = values[0] if values else ""
+            kind = key_kind(pk, None, table == self.events)
+            if table == self.events:
+                kind = f"{params.get('IndexName', 'table')} partition"
+            return kind, 1
+        key = params.get("Key") or params.get("Item") or {}
+        if "pk" in key:
+            return key_kind(key["pk"]["S"], key.get("sk", {}).get("S"), table == self.events), 1
+        return table, 1
+
+    def install(self) -> None:
+        import botocore.client
+        from botocore.exceptions import ClientError
+
+        from bench.harness import _transaction_write_units
+
+        original = botocore.client.BaseClient._make_api_call
+        meter = self
+
+        def metered(client: Any, operation: str, params: dict[str, Any]) -> Any:
+            if client.meta.service_model.service_name != "dynamodb":
+                return original(client, operation, params)
+            members = client.meta.service_model.operation_model(operation).input_shape.members
+            if "ReturnConsumedCapacity" in members:
+                params = {**params, "ReturnConsumedCapacity": "TOTAL"}
+            kind, items = meter._kind(operation, params)
+            started = time.perf_counter()
+            response: dict[str, Any] = {}
+            refused = False
+            try:
+                response = original(client, operation, params)
+            except ClientError:
+                refused = True  # a refused condition, a cancelled transaction, or a failure
+                raise
+            finally:
+                seconds = time.perf_counter() - started
+                consumed = response.get("ConsumedCapacity")
+                entries = consumed if isinstance(consumed, list) else [consumed] if consumed else []
+                units = sum(float(e.get("CapacityUnits", 0.0)) for e in entries)
+                write = read = 0.0
+                if operation == "TransactWriteItems" and not refused:
+                    write = sum(_transaction_write_units(params, meter.index_keys).values())
+                elif operation in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"):
+                    write = units
+                else:
+                    read = units
+                with meter._lock:
+                    stats = meter.stats.setdefault(meter.bucket, {}).setdefault((operation, kind), CallStats())
+                    stats.calls += 1
+                    stats.items += items
+                    stats.write += write
+                    stats.read += read
+                    stats.seconds += seconds
+                    stats.refused += int(refused)
+            return response
+
+        botocore.client.BaseClient._make_api_call = metered
+
+
+def print_calls(title: str, stats: Mapping[tuple[str, str], CallStats], events: int, batches: int, wall: float) -> None:
+    write = sum(s.write for s in stats.values())
+    read = sum(s.read for s in stats.values())
+    seconds = sum(s.seconds for s in stats.values())
+    print(f"\n{title}: {events:,} events in {batches} batches, wall {wall:.1f} s ({events / wall:.0f} events/s)")
+    print(f"  WCU per event {write / events:.3f}, RCU per event {read / events:.3f}; Σ call time {seconds:.1f} s")
+    print(
+        f"  {'operation':<19} {'touches':<64} {'calls/batch':>11} {'items/event':>11} {'WCU/event':>9} "
+        f"{'RCU/event':>9} {'Σ time':>7} {'refused':>7}"
+    )
+    for (operation, kind), s in sorted(stats.items(), key=lambda kv: -kv[1].seconds):
+        print(
+            f"  {operation:<19} {kind[:64]:<64} {s.calls / batches:>11.1f} {s.items / events:>11.3f} "
+            f"{s.write / events:>9.3f} {s.read / events:>9.3f} {s.seconds / seconds:>6.0%} {s.refused:>7}"
+        )
+
+
+def ingest_mix(now: datetime) -> tuple[list[Event], list[tuple[str, str]]]:
+    """bench.ingest's (d) mix, the issue's "first-login mix" for WCU per event: 20,000 events
+    (78 % logins, AI actions, feature use, a few lifecycle events) of 2,000 users over up to 3 days
+    of the current month, with a seats and a mau plan on ``learn``."""
+    from bench.ingest import generate_events
+
+    since_month_start = (now - now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)).total_seconds()
+    days = min(3.0, since_month_start / 86_400 - 0.01)
+    events = generate_events(random.Random(20261123 + 4), 20_000, 2_000, now, days, "nt")
+    return events, [("seats", "learn"), ("mau", "learn")]
+
+
+def calls_mode(args: argparse.Namespace, events: Sequence[Event], now: datetime) -> int:
+    """The same workload through the real ingest handler in this process (bench/harness.py: its own
+    DynamoDB Local, the template's tables), one batch at a time, every DynamoDB call metered; then
+    the same batches again (all duplicates). ``--ingest-mix``: bench.ingest's (d) mix instead."""
+    from bench.harness import call, create_plan, ingest_event, load_handler, local_dynamodb, set_lambda_environment
+
+    plans: Sequence[tuple[str, str]] = PLANS
+    if args.ingest_mix:
+        events, plans = ingest_mix(now)
+
+    with local_dynamodb("ingest-http-calls", args.data_dir) as local:
+        set_lambda_environment(local)
+        meter = CallMeter(local.names["EventsTable"], local.index_keys)
+        meter.install()
+        ingest = load_handler("ingest", "bench_http_ingest_app")
+        api = load_handler("api", "bench_http_api_app")
+        start = stamp(now - timedelta(days=DAYS + 10))
+        for org in ("bench-calls-warm", "bench-calls"):
+            for plan_type, product in plans:
+                terms = {"type": plan_type, "product": product, "amount": PLAN_AMOUNT, "start": start}
+                create_plan(api, org, terms)
+        warm = login_events(random.Random(1), 1_000, 300, now, "warm")
+        for batch in chunks(warm, BATCH):
+            call(ingest, ingest_event("bench-calls-warm", json.dumps({"events": batch})))
+        bodies = [json.dumps({"events": batch}) for batch in chunks(events, BATCH)]
+        for bucket in ("new", "duplicates"):
+            meter.bucket = bucket
+            started = time.monotonic()
+            for body in bodies:
+                call(ingest, ingest_event("bench-calls", body))
+            wall = time.monotonic() - started
+            meter.bucket = "other"
+            print_calls(f"--calls, {bucket}", meter.stats.get(bucket, {}), len(events), len(bodies), wall)
+    return 0
+
+
 # ---------------------------------------------------------------------------- main
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest_http", description=__doc__.split("\n\n")[0])
@@ -616,6 +802,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=CLIENTS, help=f"clients of run (b) (default {CLIENTS})")
     parser.add_argument("--no-mix", action="store_true", help="skip (d), the 9 simultaneous batches of 100")
     parser.add_argument("--data-dir", type=Path, help="parent of the stack's state folder (default: system temp)")
+    parser.add_argument(
+        "--calls",
+        action="store_true",
+        help="instead: the workload through the ingest handler in this process, every DynamoDB call metered",
+    )
+    parser.add_argument(
+        "--ingest-mix", action="store_true", help="with --calls: bench.ingest's first-login mix (seats + mau on learn)"
+    )
     parser.add_argument("--seed", type=int, default=20261208)
     args = parser.parse_args(argv)
     count = SMALL_EVENTS if args.small else args.events
@@ -637,6 +831,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"expected consumed {expected}",
         flush=True,
     )
+    if args.calls:
+        return calls_mode(args, events, now)
     plan_start = now - timedelta(days=DAYS + 10)
     workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-http-", dir=args.data_dir))
     runs: list[HttpRun] = []
@@ -654,10 +850,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             concurrent = max(args.clients, MIX_BATCHES)  # the local stack runs at most 8 workers a function
             warm = login_events(random.Random(1), 50 * concurrent, 300, now, "warm")
             send_all(api, warm_org, [[batch] for batch in chunks(warm, 50)])
-            consumed_of({t: api.usage(warm_org, t) for t in warm_org.plans})
+            wait_visible(api, warm_org, time.monotonic(), lambda usages: True)  # the plans' reads side by side
             received = stamp(now)
             floor_items = [floor_item(event, "bench-http-floor-1", received) for event in events]
-            write_floor(client, table, [floor_item(e, "bench-http-floor-0", received) for e in warm], args.clients)
+            floor_warm = login_events(random.Random(2), min(2_000, len(events)), 1_000, now, "floor-warm")
+            warm_items = [floor_item(e, "bench-http-floor-0", received) for e in floor_warm]
+            write_floor(client, table, warm_items, args.clients)
 
             print("(c) floor, before the runs…", flush=True)
             floor_before = write_floor(client, table, floor_items, args.clients)
