@@ -34,6 +34,7 @@ END_OF_SESSION_GRACE_SECONDS = 3
 # whenever it is nearly done, so the longest start first and the short ones fill in at the end.
 LONGEST_FIRST = (
     "tests/api/test_faults.py",
+    "tests/api/test_faults_fuzz.py",
     "tests/browser/test_dashboard.py",
     "tests/api/test_insights.py",
     "tests/api/test_consumption_settles.py",

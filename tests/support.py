@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -110,7 +111,9 @@ class WarmRuns:
     keeps a function's instances warm between invocations: the worker's start and the function's
     imports are paid once per function and stack, not once per run. Each worker is the stack's
     own spec (template.yaml's handler, the environment of stack.json) serving one invocation at
-    a time; runs side by side get a worker each. Their logs go to ``<state>-scheduled-runs.log``."""
+    a time; runs side by side get a worker each. A run with ``env`` (switches the function's
+    environment does not have: LICENSE_USAGE_FAULTS, NOTICE_LEASE_SECONDS, USAGE_LOCAL_FAULTS_FILE)
+    gets workers of its own, started with them. Their logs go to ``<state>-scheduled-runs.log``."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -119,15 +122,22 @@ class WarmRuns:
         self._logs: dict[Path, IO[str]] = {}
         self._template: Template | None = None
 
-    def invoke(self, stack: LocalStack, function: str, at: datetime) -> Invocation:
-        key = (str(stack.state_dir), str(stack.info.get("pid")), str(stack.info.get("started_at")), function)
+    def invoke(self, stack: LocalStack, function: str, at: datetime, env: dict[str, str] | None = None) -> Invocation:
+        switches = dict(sorted((env or {}).items()))
+        key = (
+            str(stack.state_dir),
+            str(stack.info.get("pid")),
+            str(stack.info.get("started_at")),
+            function,
+            json.dumps(switches),
+        )
         with self._lock:
             worker = self._idle[key].pop() if self._idle[key] else None
             if self._template is None:
                 self._template = Template.load(ROOT / "template.yaml")
             template = self._template
         if worker is None:
-            worker = self._start(stack, template, function)
+            worker = self._start(stack, template, function, switches)
         try:
             return worker.invoke(scheduled_run_event(template, function, at), f"warm-{uuid.uuid4()}")
         except WorkerGone as gone:
@@ -138,15 +148,16 @@ class WarmRuns:
                 with self._lock:
                     self._idle[key].append(worker)
 
-    def _start(self, stack: LocalStack, template: Template, function: str) -> Worker:
+    def _start(self, stack: LocalStack, template: Template, function: str, switches: dict[str, str]) -> Worker:
         environments = {name: f["environment"] for name, f in stack.info["functions"].items()}
         specs = function_specs(template, {name: environments.get(name, {}) for name in template.functions()})
+        spec = replace(specs[function], environment={**specs[function].environment, **switches})
         log_path = stack.state_dir.parent / f"{stack.state_dir.name}-scheduled-runs.log"
         with self._lock:
             if log_path not in self._logs:
                 self._logs[log_path] = log_path.open("a")
             log_to = self._logs[log_path]
-        worker = Worker(specs[function], log_source=function, log_to=log_to)
+        worker = Worker(spec, log_source=function, log_to=log_to)
         with self._lock:
             self._workers.append(worker)
         return worker
@@ -170,19 +181,14 @@ WARM_RUNS = WarmRuns()
 def invoke(
     stack: LocalStack, function: str, at: datetime, env: dict[str, str] | None = None, expect_ok: bool = True
 ) -> dict[str, Any]:
-    """One scheduled run and its result: in a warm worker of this process (``WarmRuns``), or, when
-    ``env`` sets switches the run's worker inherits (e.g. LICENSE_USAGE_FAULTS), in a worker of its
-    own through ``usage-local invoke`` (``invoke_process``). ``expect_ok=False``: the run must fail
-    (that path only); what it logged, as ``{"stderr": ...}``."""
-    if env or not expect_ok:
-        done = invoke_process(stack, function, at, env)
-        if not expect_ok:
-            assert done.returncode != 0, done.stdout
-            return {"stderr": done.stderr}
-        assert done.returncode == 0, done.stderr
-        result: dict[str, Any] = json.loads(done.stdout)
-        return result
-    invocation = WARM_RUNS.invoke(stack, function, at)
+    """One scheduled run, in a warm worker of this process (``WarmRuns``; ``env``: switches its
+    worker starts with, e.g. LICENSE_USAGE_FAULTS), and its result; ``expect_ok=False``: the run
+    must fail, and its error is returned as ``{"error": ...}``. ``usage-local invoke`` itself
+    (a worker of its own per run, its logs on stderr) is ``invoke_process``."""
+    invocation = WARM_RUNS.invoke(stack, function, at, env)
+    if not expect_ok:
+        assert not invocation.ok, invocation.result
+        return {"error": invocation.error}
     assert invocation.ok, f"{function} failed: {invocation.error}"
     answer: dict[str, Any] = invocation.result
     return answer

@@ -3,7 +3,7 @@ share of calls (throttled, 5xx, timeouts, some after the write happened: usage_l
 and nothing is lost or doubled. A client that retries on 429/503 (honouring Retry-After) gets
 every event in; figures after a clean rollup equal those of an organization that got the same
 events without faults; scheduled functions and export jobs, run under faults until they
-succeed, end as a fault-free run does; the fuzzer finds no 500, 502 or 504 with faults on.
+succeed, end as a fault-free run does. (The fuzzer with faults on: test_faults_fuzz.py.)
 
 The stack's workers read a fault-control file (``stack.fault_control``: absent, no faults). Only
 this module writes it, and switches faults off again at its end; the other modules of the test
@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,17 +27,11 @@ from urllib.parse import quote
 
 import pytest
 import requests
-import schemathesis
-from hypothesis import HealthCheck, Phase, settings
 
 from tests.stack import LocalStack
 from tests.support import (
-    ROOT,
-    FuzzBudget,
-    caller_headers,
     create_key,
     create_plan,
-    fuzz_examples,
     invoke,
     iso,
     new_org,
@@ -48,9 +42,9 @@ pytestmark = pytest.mark.faults
 RATE = 0.1
 NOW = datetime.now(UTC).replace(microsecond=0)
 DAYS = 40
-USERS = 120
-EVENTS = 1200
-BATCH = 60
+USERS = 60
+EVENTS = 600
+BATCH = 50
 CLIENTS = 4
 RETRYABLE = (429, 503)
 
@@ -181,7 +175,7 @@ def workload(seed: int = 14) -> tuple[list[list[dict[str, Any]]], list[str]]:
     for index, event in enumerate(events):
         event["id"] = f"ev-{index:05d}"
     batches = [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
-    return batches, pick.sample(users, 30)
+    return batches, pick.sample(users, 15)
 
 
 @dataclass
@@ -403,7 +397,7 @@ def test_faults_fired_and_were_answered_retryably(ingested: dict[str, Any]) -> N
     services = Counter(fault["service"] for fault in ingested["fired"])
     print(f"\nfaults fired: {dict(kinds)} by service {dict(services)}; answers {dict(tally.statuses)}")
     print(f"ingest under faults took {ingested['took']:.1f} s")
-    assert len(ingested["fired"]) >= 200
+    assert len(ingested["fired"]) >= 60
     assert set(kinds) == {"throttle", "server_error", "timeout_before", "timeout_after"}
     assert tally.server_errors == 0, tally.statuses
     assert tally.retryable_without_retry_after == 0
@@ -447,7 +441,7 @@ def test_a_fault_storm_is_answered_503_with_retry_after_and_the_resends_complete
             }
             for n in range(10)
         ]
-        for b in range(8)
+        for b in range(3)
     ]
     assert send_once(stack, org, [])  # the key known to the authorizer's cache: this is about the handlers
     tally = Tally()
@@ -584,59 +578,3 @@ def test_an_export_made_under_faults_equals_a_fault_free_one(stack: LocalStack, 
     fault_free = [_export(stack, x, body, Tally()) for body in bodies]
     for body, faulty, clean in zip(bodies, under_faults, fault_free, strict=True):
         assert faulty == clean, body["report"]
-
-
-# ---------------------------------------------------------------------- the fuzzer, faults on
-
-SCHEMA = schemathesis.openapi.from_path(str(ROOT / "docs" / "openapi.json"))
-FUZZ_ORG = "fuzz-faults"
-
-
-@pytest.fixture(scope="module")
-def credentials(stack: LocalStack) -> list[dict[str, str]]:
-    """One header set per kind of caller: vendor admin, org admin, reporter, an ingest key."""
-    return caller_headers(stack, FUZZ_ORG)
-
-
-FUZZ: Counter[int] = Counter()
-FUZZ_BUDGET = FuzzBudget(15)
-
-
-def header(headers: Mapping[str, Any], name: str) -> str | None:
-    """A header of schemathesis's response, whatever the case of its name (its headers are
-    lower-case names to lists of values)."""
-    for key, value in headers.items():
-        if key.lower() == name.lower():
-            return ", ".join(value) if isinstance(value, list) else str(value)
-    return None
-
-
-@pytest.mark.fuzz
-@SCHEMA.parametrize()
-@settings(
-    max_examples=fuzz_examples(5),
-    deadline=None,
-    derandomize=True,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=list(HealthCheck),
-)
-def test_the_fuzzer_finds_no_5xx_but_a_retryable_503_with_faults_on(
-    case: schemathesis.Case[Any], stack: LocalStack, faults: Faults, credentials: list[dict[str, str]]
-) -> None:
-    if FUZZ_BUDGET.spent(case.operation.label):
-        return
-    faults.on(RATE, seed=None)
-    for headers in credentials:
-        response = case.call(base_url=stack.url, headers=headers, timeout=60)
-        FUZZ[response.status_code] += 1
-        assert response.status_code not in (500, 502, 504), (
-            case.as_curl_command(headers),
-            header(response.headers, "x-amzn-ErrorType"),
-            response.text,
-        )
-        if response.status_code >= 500:
-            assert response.status_code == 503, response.text
-            assert header(response.headers, "Retry-After"), response.headers
-            body = response.json()
-            assert set(body) == {"error"}, body
-            assert set(body["error"]) == {"code", "message", "details"}, body

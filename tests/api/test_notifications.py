@@ -299,11 +299,16 @@ def test_ingest_racing_a_run_sends_each_notice_once(stack: Stack, api: Api) -> N
     side_by_side(racers)
     invoke(stack, RUN, now())
     kinds = Counter((n["kind"], n["threshold"]) for n in notices(api, org))
-    assert kinds == {("usage.threshold", 100): 1, ("usage.overdraft", None): 1} or kinds == {
-        ("usage.threshold", 80): 1,
-        ("usage.threshold", 100): 1,
-        ("usage.overdraft", None): 1,
-    }
+    assert set(kinds.values()) == {1}, kinds  # each notice once
+    assert {("usage.threshold", 100), ("usage.overdraft", None)} <= set(kinds)  # the last run saw every claim
+    # The racing run may have seen 7 to 12 claims: at 80 % it also sends that threshold, and
+    # below 100 % the pace's forecast of exhaustion.
+    assert set(kinds) <= {
+        ("usage.threshold", 80),
+        ("usage.threshold", 100),
+        ("usage.overdraft", None),
+        ("usage.forecast_exhaustion", None),
+    }, kinds
     assert len(heard.sns()) == sum(kinds.values())
 
 
