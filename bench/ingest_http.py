@@ -26,6 +26,12 @@ batches of 500.
 For each run it prints events/s, ÷ floor, batch p50 and max latency, non-200 answers, the lag,
 and the CPU cores each part of the stack used (DynamoDB Local, the ingest workers, the gateway).
 Nothing is retried: a 504 is counted, not hidden. It asserts nothing about time.
+
+``--calls`` runs the same workload through the real ingest handler in this process instead (its own
+DynamoDB Local, bench/harness.py), one batch at a time, then again as duplicates, and prints every
+DynamoDB call by operation and by the kind of item it touches: calls per batch, items, WCU and RCU
+per event, and its share of the summed call time. ``--calls --ingest-mix`` does the same for
+bench.ingest's first-login mix (the issue's WCU-per-event figure).
 """
 
 from __future__ import annotations
