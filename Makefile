@@ -17,7 +17,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # first (tests/conftest.py orders them; xdist must not reorder them by their number of tests).
 PYTEST_PARALLEL := $(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 # The tests that need no local stack and no DynamoDB Local (tests/usecases once it exists).
-STACK_FREE_TESTS := tests/domain $(wildcard tests/usecases)
+STACK_FREE_TESTS := tests/domain $(wildcard tests/usecases) tests/test_suite_rules.py
 SLOW_GROUPS := browser or fuzz or faults
 
 .PHONY: run test test-fast check lint checkov bench venv tools chromium clean

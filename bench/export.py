@@ -98,7 +98,7 @@ def child(args: argparse.Namespace) -> None:
         csv_text,
         neutralise,
     )
-    from license_usage.store.export_files import _s3, bucket, write_export
+    from license_usage.store.export_files import bucket, s3, write_export
     from license_usage.usecases.export_jobs import export_file
 
     fmt = ExportFormat(args.format)
@@ -143,7 +143,7 @@ def child(args: argparse.Namespace) -> None:
                             page.write(rows, column, cell)
                 book.close()
             with open(target.name, "rb") as body:
-                _s3().put_object(Bucket=bucket(), Key=job.object_key, Body=body)
+                s3().put_object(Bucket=bucket(), Key=job.object_key, Body=body)
     seconds = time.perf_counter() - started
     peak = _status_mb("VmHWM")
     print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "start_rss_mb": before, "rows": rows}))

@@ -142,16 +142,16 @@ def floor_items(events: Sequence[dict[str, Any]], org_id: str, now: datetime) ->
     differ), converted exactly as the handler converts them; and the CPU seconds that took (the
     handler's per-event validation and item building, without any I/O)."""
     # Imported here: the Lambda environment must be set before the store is imported.
-    from license_usage.api.routers.events import _accept_or_reject
+    from license_usage.api.routers.events import accept_or_reject
     from license_usage.domain.events import UsageEvent
-    from license_usage.store.events import _record
+    from license_usage.store.events import event_record
 
     items = []
     started = time.process_time()
     for index, raw in enumerate(events):
-        event = _accept_or_reject(index=index, raw=raw, org_id=org_id, source=INGEST_AUTHORIZER["subject"], now=now)
+        event = accept_or_reject(index=index, raw=raw, org_id=org_id, source=INGEST_AUTHORIZER["subject"], now=now)
         assert isinstance(event, UsageEvent), event
-        items.append(_record(event).serialize())
+        items.append(event_record(event).serialize())
     return items, time.process_time() - started
 
 

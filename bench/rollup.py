@@ -16,7 +16,7 @@
     rollup rate), and the bench says so.
 
 Loading is fast but faithful: the events are written with BatchWriteItem from a few threads as the
-exact items the ingest store writes (checked against ``store.events._record`` for a sample), the
+exact items the ingest store writes (checked against ``store.events.event_record`` for a sample), the
 days are marked dirty with ``store.dirty_days.mark_days_dirty``, and the users directory as it was
 before the data starts is written by ``store.users.apply_directory_change`` (a sample of its users;
 the rest as the items that function leaves, checked against the sample). The lifecycle events'
@@ -205,7 +205,7 @@ def _utc_text(instant: datetime) -> str:
 def event_item(
     org_id: str, spec: EventSpec, received_at: str, retention: timedelta, population: Population
 ) -> dict[str, Any]:
-    """The item ``store.events._record(event).serialize()`` gives (checked by ``check_item``),
+    """The item ``store.events.event_record(event).serialize()`` gives (checked by ``check_item``),
     built directly: pynamodb's model serialization would cost more CPU than DynamoDB Local."""
     from license_usage.domain.events import DIRECTORY_EVENT_TYPES
     from license_usage.store.keys import day_partition, directory_day_partition
@@ -264,9 +264,9 @@ def usage_event(org_id: str, spec: EventSpec, received_at: datetime, population:
 
 
 def check_item(item: dict[str, Any], event: UsageEvent) -> None:
-    from license_usage.store.events import _record
+    from license_usage.store.events import event_record
 
-    expected = _record(event).serialize()
+    expected = event_record(event).serialize()
     if item != expected:
         raise RuntimeError(f"the bulk loader's item differs from the store's: {item} != {expected}")
 
@@ -644,7 +644,7 @@ def part_a(
     rate = loaded.events / loaded.seconds
     notes.append(
         f"(a) load: {loaded.events:,} events of {day} in {loaded.seconds:.0f} s ({rate:,.0f}/s, BatchWriteItem from "
-        f"{args.threads} threads; {loaded.checked:,} items checked equal to store.events._record's); directory of "
+        f"{args.threads} threads; {loaded.checked:,} items checked equal to store.events.event_record's); directory of "
         f"{directory.users:,} users ({directory.through_function:,} through apply_directory_change, the rest as the "
         f"items it leaves) in {directory.seconds:.0f} s; {len(loaded.lifecycle):,} lifecycle events, whose "
         "directory entries the first rollup writes"

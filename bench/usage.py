@@ -301,7 +301,7 @@ def bulk_load(
     from license_usage.domain.plans import PlanType
     from license_usage.domain.timestamps import parse_rfc3339
     from license_usage.store.dirty_days import mark_days_dirty
-    from license_usage.store.events import _record
+    from license_usage.store.events import event_record
     from license_usage.store.keys import counter_key, plan_shard_partition
     from license_usage.store.plans import PlanCounterRecord, PlanTallyRecord
 
@@ -334,7 +334,7 @@ def bulk_load(
                     feature=event.get("feature"),
                     source=INGEST_AUTHORIZER["subject"],
                 )
-                writer.put(events_table, _record(usage_event).serialize())
+                writer.put(events_table, event_record(usage_event).serialize())
                 days.add(usage_event.day)
                 if event["type"] == "user.login":
                     logins.append(usage_event.order_key)

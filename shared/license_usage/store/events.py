@@ -28,7 +28,7 @@ def writer_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=_WRITE_THREADS, thread_name_prefix="event-writer")
 
 
-def _record(event: UsageEvent) -> EventRecord:
+def event_record(event: UsageEvent) -> EventRecord:
     return EventRecord(
         event_key(event.org_id, event.id),
         day=(
@@ -106,7 +106,7 @@ def _as_stored(event: UsageEvent, record: EventRecord) -> UsageEvent:
 def store_events(events: Sequence[UsageEvent]) -> list[Stored]:
     """Durably store each event whose id is new for its organization; an earlier event with the
     same id, in this batch or before, makes it a duplicate whatever its other fields."""
-    records = [_record(event) for event in events]
+    records = [event_record(event) for event in events]
     first_index: dict[str, int] = {}
     for index, record in enumerate(records):
         first_index.setdefault(record.pk, index)

@@ -38,7 +38,7 @@ CONTENT_TYPES = {
 
 
 @cache
-def _s3() -> Any:
+def s3() -> Any:
     import boto3
     from botocore.config import Config
 
@@ -68,7 +68,7 @@ class _Upload:
             self.first = data
             return
         if self.upload_id is None:
-            self.upload_id = _s3().create_multipart_upload(
+            self.upload_id = s3().create_multipart_upload(
                 Bucket=bucket(), Key=self.key, ContentType=self.content_type, ServerSideEncryption="AES256"
             )["UploadId"]
             self._part(self.first or b"")
@@ -77,12 +77,12 @@ class _Upload:
 
     def _part(self, data: bytes) -> None:
         number = len(self.parts) + 1
-        answer = _s3().upload_part(Bucket=bucket(), Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data)
+        answer = s3().upload_part(Bucket=bucket(), Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data)
         self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
 
     def complete(self) -> None:
         if self.upload_id is None:
-            _s3().put_object(
+            s3().put_object(
                 Bucket=bucket(),
                 Key=self.key,
                 Body=self.first or b"",
@@ -90,13 +90,13 @@ class _Upload:
                 ServerSideEncryption="AES256",
             )
             return
-        _s3().complete_multipart_upload(
+        s3().complete_multipart_upload(
             Bucket=bucket(), Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts}
         )
 
     def abort(self) -> None:
         if self.upload_id is not None:
-            _s3().abort_multipart_upload(Bucket=bucket(), Key=self.key, UploadId=self.upload_id)
+            s3().abort_multipart_upload(Bucket=bucket(), Key=self.key, UploadId=self.upload_id)
 
 
 def write_export(key: str, export: ExportFile, fmt: ExportFormat) -> int:
@@ -220,7 +220,7 @@ def _upload_file(upload: _Upload, target: IO[bytes]) -> None:
 
 def presigned_link(key: str, download_name: str, seconds: int) -> str:
     """A GET link to the object, valid ``seconds``, that saves it as ``download_name``."""
-    url: str = _s3().generate_presigned_url(
+    url: str = s3().generate_presigned_url(
         "get_object",
         Params={
             "Bucket": bucket(),

@@ -31,7 +31,7 @@ def _raw_body(router_: Router) -> bytes:
 
 def _parse_batch(raw: bytes) -> list[Any]:
     """SPEC §4's order of refusals: too large (413), not JSON (400), not the batch's shape (422).
-    Each event's own problems (api/json_body.py) are left for ``_accept_or_reject``."""
+    Each event's own problems (api/json_body.py) are left for ``accept_or_reject``."""
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The body is {len(raw)} bytes; at most {MAX_BODY_BYTES} are accepted.")
     try:
@@ -59,7 +59,7 @@ def _details(problems: list[dict[str, str]]) -> list[ErrorDetail]:
     return [ErrorDetail(**problem) for problem in problems]
 
 
-def _accept_or_reject(index: int, raw: Any, org_id: str, source: str, now: datetime) -> UsageEvent | RejectedEvent:
+def accept_or_reject(index: int, raw: Any, org_id: str, source: str, now: datetime) -> UsageEvent | RejectedEvent:
     """One event of the batch, checked on its own (SPEC §4)."""
     event_id = raw["id"] if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
     problem = body_problem(raw)
@@ -118,7 +118,7 @@ def post_events() -> dict[str, Any]:
     assert principal.org_id is not None  # an ingest key always belongs to an organization
     now = utc_now()
     checked = [
-        _accept_or_reject(index, raw, principal.org_id, principal.subject, now)
+        accept_or_reject(index, raw, principal.org_id, principal.subject, now)
         for index, raw in enumerate(_parse_batch(_raw_body(router)))
     ]
     valid = [(index, item) for index, item in enumerate(checked) if isinstance(item, UsageEvent)]
