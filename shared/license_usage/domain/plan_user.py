@@ -15,12 +15,15 @@ the stretch, the use case looks the earliest login after the release up in the r
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping
+import itertools
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from operator import attrgetter
 
-from license_usage.domain.directory import DirectoryChange, state_before
+from license_usage.domain.directory import ORDER_KEY_BYTES, STORED_ID_BYTES, DirectoryChange, state_before
 from license_usage.domain.errors import Conflict, TryAgain
 from license_usage.domain.plans import Enforcement, Plan, PlanMonth, PlanType, plan_months
 from license_usage.domain.timestamps import format_utc, order_key_instant
@@ -57,6 +60,8 @@ class MarkKind(StrEnum):
     ROLE_LOSS = "role_loss"
     FIRST_LOGIN = "first_login"  # plans that assign by role: the user's earliest login (takes no seat)
 
+
+_mark_order = attrgetter("order_key", "kind", "source")  # Mark's own order, compared in C
 
 TAKING = frozenset({MarkKind.LOGIN, MarkKind.CLAIM, MarkKind.ROLE_GAIN})
 FREEING = frozenset({MarkKind.RELEASE, MarkKind.ROLE_LOSS})
@@ -150,7 +155,7 @@ def seat_periods(marks: Iterable[Mark]) -> tuple[SeatPeriod, ...]:
     denied claim takes none. (A plan that assigns by role is given no login marks.)"""
     periods: list[SeatPeriod] = []
     held_from: Mark | None = None
-    for mark in sorted(marks):
+    for mark in sorted(marks, key=_mark_order):
         if mark.kind in TAKING and held_from is None:
             held_from = mark
         elif mark.kind in FREEING and held_from is not None:
@@ -181,7 +186,183 @@ def _kept_marks(marks: Iterable[Mark]) -> tuple[Mark, ...]:
     (a later login of a stretch that already has a seat decides nothing)."""
     marks = set(marks)
     starts = {period.start for period in seat_periods(marks)}
-    return tuple(sorted(m for m in marks if m.kind in _ALWAYS_KEPT or m in starts))
+    return tuple(sorted((m for m in marks if m.kind in _ALWAYS_KEPT or m in starts), key=_mark_order))
+
+
+# ---------------------------------------------------------------------- how the marks are kept
+
+# A user's marks grow with what they do (a user a hard limit refused 20,000 times has 20,000 denied
+# marks, and each role change on a plan that assigns by role is one), and every one of them may
+# still decide a figure (a resend, a late event). So none is dropped: the store keeps the newest on
+# the user's item, at most ``USER_ITEM_MARKS_BYTES``, and the older ones in parts of their own, at
+# most ``PART_MARKS_BYTES`` each (``store.plan_users``). ``PlanUser.mark_parts`` says where they
+# are: the first order key of each part, oldest first, then the user's item's; empty while the
+# user's item holds them all. A mark belongs to the last of them at or before its order key. Only
+# ``PlanUser.apply`` changes it, and only where the marks changed, so a commit rewrites the user's
+# item and the few parts the action touched (docs/decisions.md, 2026-12-08, plan users).
+USER_ITEM_MARKS_BYTES = 40_000
+PART_MARKS_BYTES = 100_000
+# A mark's source is ``event`` or an API caller, ``<role>:<subject>``; a subject is an API key's id
+# or a JWT's ``sub``, which a token of at most 8,192 characters (``authentication.MAX_TOKEN_CHARS``)
+# holds in a payload of at most 6,144 bytes. JSON (``json.dumps``' defaults: ASCII) writes a byte
+# of UTF-8 as at most 3 (a 4-byte character is two ``\uXXXX``).
+MAX_SUBJECT_BYTES = 6144
+_LONGEST_ROLE = "vendor_admin"
+
+
+def _json_text_bytes(text: str) -> int:
+    """``len(json.dumps(text))``, without encoding the usual text (printable ASCII, no escapes)."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 2
+    return len(json.dumps(text))
+
+
+def mark_bytes(mark: Mark) -> int:
+    """What one mark takes in the JSON list a stored item holds (``[key, kind, source]`` and the
+    ``, `` before the next)."""
+    return 2 + _json_text_bytes(mark.order_key) + 2 + len(mark.kind.value) + 2 + 2 + _json_text_bytes(mark.source) + 2
+
+
+def max_mark_bytes() -> int:
+    """The most one mark takes: an order key of the longest event id, the longest kind, and the
+    longest source (a JWT subject at its longest, every byte escaped at its longest)."""
+    longest_kind = max((kind.value for kind in MarkKind), key=len)
+    source = len(_LONGEST_ROLE) + 1 + 3 * MAX_SUBJECT_BYTES
+    return len(json.dumps(["k" * ORDER_KEY_BYTES, longest_kind, ""])) + source + 2
+
+
+def max_marks_of_one_key_bytes() -> int:
+    """The most the marks of one order key take (items are never cut between them). ``apply`` adds
+    no mark under an order key it has (a resend changes nothing) except a login found in the raw
+    events (``later_login``) beside that event's refusal, so an API call's key (``<now>#api.<uuid4>``)
+    has one mark, and an event's at most one of each kind, each with the source ``event``."""
+    longest_kind = max((kind.value for kind in MarkKind), key=len)
+    event_mark = len(json.dumps(["k" * ORDER_KEY_BYTES, longest_kind, "event"])) + 2
+    return max(max_mark_bytes(), len(MarkKind) * event_mark)
+
+
+_order_key_of = attrgetter("order_key")
+
+
+def placed_marks(parts: Sequence[str], marks: Sequence[Mark]) -> list[tuple[Mark, ...]]:
+    """``marks`` (sorted) by the item that keeps them: one tuple per entry of ``parts`` (the user's
+    item last); all on the user's item when ``parts`` is empty."""
+    if not parts:
+        return [tuple(marks)]
+    cuts = [bisect.bisect_left(marks, lower, key=_order_key_of) for lower in parts[1:]]
+    bounds = [0, *cuts, len(marks)]  # the first part also takes any mark before its first key
+    return [tuple(marks[low:high]) for low, high in itertools.pairwise(bounds)]
+
+
+def _marks_bytes(marks: Iterable[Mark]) -> int:
+    return sum(mark_bytes(mark) for mark in marks)
+
+
+def _pieces(marks: Sequence[Mark], budget: int) -> list[list[Mark]]:
+    """``marks`` in order, cut into pieces of at most ``budget`` bytes each, never between two marks
+    of one order key (a piece may exceed ``budget`` by those)."""
+    pieces: list[list[Mark]] = []
+    size = 0
+    for mark in marks:
+        cost = mark_bytes(mark)
+        if not pieces or (size + cost > budget and pieces[-1][-1].order_key != mark.order_key):
+            pieces.append([])
+            size = 0
+        pieces[-1].append(mark)
+        size += cost
+    return pieces
+
+
+def _kept_on_item(marks: Sequence[Mark]) -> int:
+    """How many of the newest ``marks`` the user's item keeps when it spills: at most half its room
+    (and at least the marks of the newest order key), cut between two order keys."""
+    kept, size = 0, 0
+    for mark in reversed(marks):
+        if kept and size + mark_bytes(mark) > USER_ITEM_MARKS_BYTES // 2 and mark.order_key != marks[-kept].order_key:
+            break
+        kept += 1
+        size += mark_bytes(mark)
+    return kept
+
+
+def mark_parts_after(parts: tuple[str, ...], before: Sequence[Mark], after: Sequence[Mark]) -> tuple[str, ...]:
+    """Where the marks ``after`` are kept, given where the marks ``before`` were (``parts``): an item
+    whose marks did not change stays as it is; a part over ``PART_MARKS_BYTES`` is cut into parts of
+    at most half that; when the user's item holds more than ``USER_ITEM_MARKS_BYTES``, its oldest
+    marks go to new parts and it keeps at most half. Parts are never removed (one left empty costs a
+    few bytes), so every part keeps its first order key, its key in the store."""
+    old_groups = placed_marks(parts, before)
+    new_groups = placed_marks(parts, after)
+    lowers = list(parts) or [""]
+    result: list[str] = []
+    last = len(lowers) - 1
+    for index, (lower, old, new) in enumerate(zip(lowers, old_groups, new_groups, strict=True)):
+        changed = old != new
+        if index < last:
+            result.append(lower)
+            if changed and _marks_bytes(new) > PART_MARKS_BYTES:
+                result.extend(piece[0].order_key for piece in _pieces(new, PART_MARKS_BYTES // 2)[1:])
+            continue
+        kept = _kept_on_item(new) if changed and _marks_bytes(new) > USER_ITEM_MARKS_BYTES else len(new)
+        if kept < len(new):
+            spilled = _pieces(new[: len(new) - kept], PART_MARKS_BYTES // 2)
+            result.append(lower)  # the first new part takes the user's item's range so far
+            result.extend(piece[0].order_key for piece in spilled[1:])
+            result.append(new[len(new) - kept].order_key)
+        elif parts:
+            result.append(lower)
+    return tuple(result)
+
+
+# The most a user's item and a part hold (DynamoDB's sizes: names and values in UTF-8; a number at
+# most 21 bytes). The user's item: its keys (ids of at most 545 bytes in a key, ``store.keys``), the
+# user id (up to 1,024 bytes stored by earlier versions), its marks, and a month plan's months:
+# a plan lasts at most a year, so it touches at most 13 calendar months, each with the order key of
+# its earliest login.
+MAX_PLAN_MONTHS = 13
+_KEY_PART_BYTES = 545
+_NUMBER_BYTES = 21
+_PARTITION_BYTES = len("pk") + len("PLAN#") + _KEY_PART_BYTES + len("#00")
+
+
+def item_marks_bytes_bound() -> int:
+    """The most the marks on a user's item take: ``USER_ITEM_MARKS_BYTES``, or after a spill half of
+    it and the marks of one order key (never cut apart)."""
+    return max(USER_ITEM_MARKS_BYTES, USER_ITEM_MARKS_BYTES // 2 + max_marks_of_one_key_bytes())
+
+
+def part_marks_bytes_bound() -> int:
+    """The most the marks of a part take: ``PART_MARKS_BYTES``, or once cut half of it and the marks
+    of one order key."""
+    return max(PART_MARKS_BYTES, PART_MARKS_BYTES // 2 + max_marks_of_one_key_bytes())
+
+
+def plan_user_item_bytes_bound() -> int:
+    """The most a plan user's item takes (``store.plan_users.PlanUserRecord``)."""
+    month = len(json.dumps({"2026-01": "k" * ORDER_KEY_BYTES})) - 2 + len(", ")
+    months = 2 + MAX_PLAN_MONTHS * month
+    return (
+        _PARTITION_BYTES
+        + len("sk") + len("USER#") + _KEY_PART_BYTES
+        + len("user_id") + STORED_ID_BYTES
+        + len("version") + _NUMBER_BYTES
+        + len("marks") + item_marks_bytes_bound()
+        + len("months") + months
+        + len("last_login") + ORDER_KEY_BYTES
+        + len("parts") + _NUMBER_BYTES
+        + len("marks_from") + ORDER_KEY_BYTES
+    )  # fmt: skip
+
+
+def plan_user_part_bytes_bound() -> int:
+    """The most a part of a plan user's marks takes (``store.plan_users.PlanUserPartRecord``)."""
+    return (
+        _PARTITION_BYTES
+        + len("sk") + len("TIMELINE#") + _KEY_PART_BYTES + 1 + ORDER_KEY_BYTES
+        + len("user_id") + STORED_ID_BYTES
+        + len("first") + ORDER_KEY_BYTES
+        + len("marks") + part_marks_bytes_bound()
+    )  # fmt: skip
 
 
 def day_of(order_key: str) -> str:
@@ -234,6 +415,8 @@ class PlanUser:
     marks: tuple[Mark, ...] = ()  # seats plans, sorted
     months: Mapping[str, str] = field(default_factory=dict)  # mau, mauc: month → its earliest login
     last_login: str | None = None  # order key; exact once the day's rollup ran
+    # Where the store keeps ``marks`` (see ``mark_parts_after``): decisions carry it, never read it.
+    mark_parts: tuple[str, ...] = field(default=(), compare=False)
 
     # ------------------------------------------------------------------ what follows from it
 
@@ -305,8 +488,13 @@ class PlanUser:
         claim now (the commit's condition finds out; see ``usecases.consumption``).
         ``later_login``: the earliest login in ``later_login_window``, if any."""
         if plan.type is PlanType.SEATS:
-            return self._apply_seats(plan, action, seat_free, later_login)
-        return self._apply_months(plan, action)
+            change = self._apply_seats(plan, action, seat_free, later_login)
+        else:
+            change = self._apply_months(plan, action)
+        if change.after.marks == self.marks:
+            return change
+        parts = mark_parts_after(self.mark_parts, self.marks, change.after.marks)
+        return replace(change, after=replace(change.after, mark_parts=parts))
 
     def _apply_months(self, plan: Plan, action: Action) -> Change:
         """SPEC §2 mau and mauc: a user counts once per plan month with a login; mauc's credit is
@@ -341,7 +529,7 @@ class PlanUser:
             if first and first[0].order_key <= action.order_key:
                 return Change(self, replace(self, last_login=latest))
             kept = (*(m for m in self.marks if m.kind is not MarkKind.FIRST_LOGIN), action.mark(MarkKind.FIRST_LOGIN))
-            return Change(self, replace(self, marks=tuple(sorted(kept)), last_login=latest))
+            return Change(self, replace(self, marks=tuple(sorted(kept, key=_mark_order)), last_login=latest))
         added = {action.mark()}
         if later_login is not None:
             added.add(Mark(later_login, MarkKind.LOGIN))

@@ -8,7 +8,8 @@
 - ``PLAN#<plan_id>`` / ``COUNTER``: seats in use of a hard-limited seats plan (one item, so its
   condition holds under any concurrency), the overdraft flag and the assignment activity.
 - ``PLAN#<plan_id>#<shard>`` (``PLAN_SHARDS`` of them, a user's shard from its id) / ``USER#<user_id>``:
-  what one user consumed (``domain.plan_user``); ``DAY#<YYYY-MM-DD>`` and ``MONTH#<YYYY-MM>``: the
+  what one user consumed (``domain.plan_user``), ``TIMELINE#<user_id>#<order key>``: a part of
+  its marks that its item has no room for; ``DAY#<YYYY-MM-DD>`` and ``MONTH#<YYYY-MM>``: the
   shard's part of the plan's tallies; ``SEATS``: its part of seats in use (plans without a hard
   limit; it sorts after the tallies, so one range reads the months and it). A plan's counts are
   the sum over its shards: no one item takes every commit.
@@ -49,7 +50,7 @@ hex: 542 to 545 bytes, so it never equals a component used as it is (those are a
 and two long components share a key only if their SHA-256 does. The encoding is part of the
 stored keys: never change it. Items keep the component itself in an attribute (``user_id``,
 ``org_id``, ``group_name``), so nothing is read back from an encoded key. The longest key this
-gives is ``USERH#<user>#<order key>``: 6 + 545 + 1 + 156 bytes. Shard numbers (``shard_of``) are
+gives is ``TIMELINE#<user>#<order key>``: 9 + 545 + 1 + 156 bytes. Shard numbers (``shard_of``) are
 computed from the component itself, as before.
 
 Shard counts bound what one partition key takes (AWS: 1,000 WCU/s and 3,000 RCU/s per key value,
@@ -151,6 +152,20 @@ USER_PREFIX = "USER#"
 
 def plan_user_key(plan_id: str, user_id: str) -> tuple[str, str]:
     return plan_shard_partition(plan_id, user_shard(user_id)), f"{USER_PREFIX}{key_part(user_id)}"
+
+
+PLAN_USER_PART_PREFIX = "TIMELINE#"  # sorts after ``SEATS`` and before ``USER#``: no range of tallies or users reads it
+
+
+def plan_user_parts_prefix(user_id: str) -> str:
+    """The sort keys of the parts that keep a plan user's older marks (``store.plan_users``);
+    another user's may share it (a user id may hold ``#``): parts carry their ``user_id``."""
+    return f"{PLAN_USER_PART_PREFIX}{key_part(user_id)}#"
+
+
+def plan_user_part_key(plan_id: str, user_id: str, first: str) -> tuple[str, str]:
+    """The part of a plan user's marks that begins at order key ``first`` (the first part: ``""``)."""
+    return plan_shard_partition(plan_id, user_shard(user_id)), f"{plan_user_parts_prefix(user_id)}{key_part(first)}"
 
 
 def directory_user_key(org_id: str, user_id: str) -> tuple[str, str]:

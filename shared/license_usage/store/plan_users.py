@@ -5,7 +5,16 @@ writes a change to it.
 on the version that was read), seats in use (conditioned on the hard limit when the change takes
 a seat on a hard-enforced plan), the day and month tallies, the seat activity entries (put or
 deleted: their ids follow from the mark, so writing one twice is harmless) and, for API calls,
-the audit entry. It decides nothing: it reports which condition failed."""
+the audit entry. It decides nothing: it reports which condition failed.
+
+A user's item keeps their newest marks; older ones are kept in parts,
+``PLAN#<plan_id>#<shard>`` / ``TIMELINE#<user_id>#<first order key>``, as ``PlanUser.mark_parts``
+says (``domain.plan_user.mark_parts_after`` decides where; every item stays far below 400 KB
+whatever the user does). The user's item says how many parts there are (``parts``) and where its
+own marks begin (``marks_from``); a load reads the parts only when there are some, consistently and
+after the item, so a commit conditioned on the item's version never decides on parts of another
+version (the version changes with every commit, and every commit that writes parts writes the
+item). A commit writes the parts whose marks changed, in the same transaction."""
 
 from __future__ import annotations
 
@@ -15,6 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from enum import StrEnum
 from heapq import merge
+from operator import attrgetter
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -22,7 +32,7 @@ from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 
 from license_usage.domain.errors import InvalidCursor
 from license_usage.domain.events import RAW_EVENT_RETENTION
-from license_usage.domain.plan_user import Change, Mark, MarkKind, PlanUser, SeatStep, Tally
+from license_usage.domain.plan_user import Change, Mark, MarkKind, PlanUser, SeatStep, Tally, placed_marks
 from license_usage.domain.plans import Enforcement, Plan
 from license_usage.domain.timestamps import format_utc, utc_day
 from license_usage.store.keys import (
@@ -37,6 +47,8 @@ from license_usage.store.keys import (
     plan_of_shard_partition,
     plan_shard_partitions,
     plan_user_key,
+    plan_user_part_key,
+    plan_user_parts_prefix,
     shard_counter_key,
     user_shard,
 )
@@ -53,6 +65,16 @@ class PlanUserRecord(LicensingItem):
     marks = JSONAttribute(null=True)  # [[order key, kind, source], ...]
     months = JSONAttribute(null=True)  # {month: order key of its earliest login}
     last_login = UnicodeAttribute(null=True)
+    parts = NumberAttribute(null=True)  # how many parts keep older marks (none: absent)
+    marks_from = UnicodeAttribute(null=True)  # with parts: the first order key this item keeps
+
+
+class PlanUserPartRecord(LicensingItem):
+    """pk = ``PLAN#<plan_id>#<shard>``, sk = ``TIMELINE#<user_id>#<first>``: older marks of one user."""
+
+    user_id = UnicodeAttribute()
+    first = UnicodeAttribute()  # the order key the part begins at ("" for the first part)
+    marks = JSONAttribute(null=True)  # [[order key, kind, source], ...]
 
 
 class CommitOutcome(StrEnum):
@@ -61,17 +83,41 @@ class CommitOutcome(StrEnum):
     SEAT_LIMIT = "seat_limit"  # the hard limit's condition on seats in use failed
 
 
+_MARK_ORDER = attrgetter("order_key", "kind", "source")  # ``Mark``'s own order, compared faster
+
+
+def _marks(stored: Any) -> list[Mark]:
+    return [Mark(str(key), MarkKind(kind), str(source)) for key, kind, source in (stored or [])]
+
+
+def _parts_of(plan_id: str, user_id: str) -> list[PlanUserPartRecord]:
+    """The parts of a user's marks, first first, read consistently (after the user's item)."""
+    partition, _ = plan_user_key(plan_id, user_id)
+    condition = PlanUserPartRecord.sk.startswith(plan_user_parts_prefix(user_id))
+    records = PlanUserPartRecord.query(partition, condition, consistent_read=True)
+    return sorted((record for record in records if record.user_id == user_id), key=lambda record: record.first)
+
+
 def _plan_user(plan_id: str, user_id: str, record: PlanUserRecord | None) -> PlanUser:
     if record is None:
         return PlanUser(plan_id, user_id)
-    marks = tuple(sorted(Mark(str(key), MarkKind(kind), str(source)) for key, kind, source in (record.marks or [])))
+    marks = _marks(record.marks)
+    mark_parts: tuple[str, ...] = ()
+    if record.parts:
+        parts = _parts_of(plan_id, user_id)
+        for part in parts:
+            marks.extend(_marks(part.marks))
+        mark_parts = (*(part.first for part in parts), str(record.marks_from or ""))
     months = {str(month): str(key) for month, key in (record.months or {}).items()}
-    return PlanUser(plan_id, user_id, int(record.version or 0), marks, months, record.last_login)
+    version = int(record.version or 0)
+    kept = tuple(sorted(set(marks), key=_MARK_ORDER))
+    return PlanUser(plan_id, user_id, version, kept, months, record.last_login, mark_parts)
 
 
 def load_plan_users(keys: Iterable[tuple[str, str]], consistent: bool = False) -> dict[tuple[str, str], PlanUser]:
-    """(plan_id, user_id) → state, read in batches of 100. An eventually consistent read is
-    enough: the commit is conditioned on the version read, so a stale read costs a retry."""
+    """(plan_id, user_id) → state, read in batches of 100 (and the parts of those who have some).
+    An eventually consistent read is enough: the commit is conditioned on the version read, so a
+    stale read costs a retry."""
     wanted = set(keys)
     found = {
         (plan_of_shard_partition(record.pk), record.user_id): record
@@ -132,18 +178,26 @@ def _key(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
+def _marks_json(marks: Iterable[Mark]) -> str:
+    return json.dumps([[m.order_key, m.kind.value, m.source] for m in marks])
+
+
 def _user_update(change: Change, table: str) -> dict[str, Any]:
     after = change.after
     values: dict[str, Any] = {
         ":uid": {"S": after.user_id},
         ":next": {"N": str(change.before.version + 1)},
-        ":marks": {"S": json.dumps([[m.order_key, m.kind.value, m.source] for m in after.marks])},
+        ":marks": {"S": _marks_json(placed_marks(after.mark_parts, after.marks)[-1])},
         ":months": {"S": json.dumps(dict(sorted(after.months.items())))},
     }
     sets = "user_id = :uid, version = :next, marks = :marks, months = :months"
     if after.last_login is not None:
         values[":last"] = {"S": after.last_login}
         sets += ", last_login = :last"
+    if after.mark_parts:
+        values[":parts"] = {"N": str(len(after.mark_parts) - 1)}
+        values[":from"] = {"S": after.mark_parts[-1]}
+        sets += ", parts = :parts, marks_from = :from"
     if change.before.version == 0:
         condition = "attribute_not_exists(version)"
     else:
@@ -159,6 +213,23 @@ def _user_update(change: Change, table: str) -> dict[str, Any]:
             "ExpressionAttributeValues": values,
         }
     }
+
+
+def _part_writes(change: Change, table: str) -> list[dict[str, Any]]:
+    """Puts of the parts whose marks the change changed (new parts included)."""
+    before, after = change.before, change.after
+    old = dict(zip(before.mark_parts[:-1], placed_marks(before.mark_parts, before.marks)[:-1], strict=True))
+    new = zip(after.mark_parts[:-1], placed_marks(after.mark_parts, after.marks)[:-1], strict=True)
+    writes = []
+    for first, marks in new:
+        if first in old and old[first] == marks:
+            continue
+        part = PlanUserPartRecord(
+            *plan_user_part_key(after.plan_id, after.user_id, first), user_id=after.user_id, first=first
+        )
+        part.marks = [[m.order_key, m.kind.value, m.source] for m in marks]
+        writes.append({"Put": {"TableName": table, "Item": part.serialize()}})
+    return writes
 
 
 def _hard_limited(plan: Plan) -> bool:
@@ -227,6 +298,7 @@ def commit(plan: Plan, change: Change, now: datetime, audit: LicensingItem | Non
         items.append({"Put": {"TableName": events, "Item": entry.serialize()}})
     if audit is not None:
         items.append({"Put": {"TableName": licensing, "Item": audit.serialize()}})
+    items.extend(_part_writes(change, licensing))
     try:
         transaction_connection().client.transact_write_items(TransactItems=items, ClientRequestToken=request_token())
     except ClientError as error:
