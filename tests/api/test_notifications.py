@@ -318,8 +318,8 @@ def test_a_writer_that_dies_before_publishing_loses_nothing(stack: Stack, api: A
     end = now() + timedelta(days=6, hours=12)
     seats_plan(stack, org, amount=10, start=end - timedelta(days=200), end=iso(end))
     switches = {"NOTICE_LEASE_SECONDS": "1"}
-    crashed = time.monotonic()
     invoke(stack, RUN, now(), env={**switches, "LICENSE_USAGE_FAULTS": "after_notice_stored"}, expect_ok=False)
+    crashed = time.monotonic()  # the notice was stored, its lease taken, before the run failed
     assert len(of_kind(notices(api, org), "plan.expiring")) == 1  # stored, not published
     assert heard.sns() == []
     while time.monotonic() < crashed + 1.5:  # the dead writer's lease (1 s) runs out
