@@ -230,7 +230,7 @@ def plan_user_items(
 ) -> tuple[Any, list[Any]]:
     """The ``PlanUserRecord`` the store ends up with for this user's logins (order keys, oldest
     first; None when none of them consumes from the plan), and the seat activity entries it
-    writes; counts go into ``tallies``. Mirrors ``usecases.consumption.settle`` and
+    writes; counts go into ``tallies``. Mirrors ``usecases.counting.count`` and
     ``store.plan_users.commit``: the domain's ``PlanUser.apply`` decides each login, and what
     each non-empty ``Change`` says is what gets written (a repeat login writes nothing, so the
     stored state is the one after the last change)."""

@@ -30,6 +30,7 @@ from license_usage.api.routers import (
     usage,
 )
 from license_usage.observability import metrics
+from license_usage.store.ports import dynamo_ports
 
 logger = Logger()
 app = build_resolver(
@@ -41,6 +42,7 @@ app = build_resolver(
     audit.router,
     overdrafts.router,
     orgs.router,
+    ports=dynamo_ports(),
 )
 
 

@@ -14,10 +14,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from license_usage.domain.timestamps import utc_now
 from license_usage.observability import metrics
+from license_usage.store.ports import dynamo_outbox
 from license_usage.usecases.export_jobs import run_export_job
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
+OUTBOX = dynamo_outbox()
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -31,7 +33,7 @@ def record_handler(record: SQSRecord) -> None:
     # The export's id, as the API logged it when it started the export: one id joins both.
     logger.set_correlation_id(export_id)
     attempt = int(record.attributes.approximate_receive_count or 1)
-    outcome = run_export_job(org_id, export_id, attempt, utc_now())
+    outcome = run_export_job(OUTBOX, org_id, export_id, attempt, utc_now())
     logger.info(
         "export job",
         extra={

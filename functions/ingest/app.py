@@ -20,10 +20,11 @@ from license_usage.store import tables as _tables  # noqa: F401
 from license_usage.api.resolver import build_resolver
 from license_usage.api.routers import events
 from license_usage.observability import metrics
+from license_usage.store.ports import dynamo_ports
 
 logger = Logger()
 # Its only route validates the batch itself (SPEC §4's 413/400/422 order), see api/routers/events.py.
-app = build_resolver(events.router, validation=False)
+app = build_resolver(events.router, validation=False, ports=dynamo_ports())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

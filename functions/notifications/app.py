@@ -13,15 +13,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from license_usage.domain.timestamps import parse_rfc3339
 from license_usage.observability import metrics
-from license_usage.usecases.notifications import run_notifications
+from license_usage.store.ports import dynamo_outbox
+from license_usage.usecases.notification_run import run_notifications
 
 logger = Logger()
+OUTBOX = dynamo_outbox()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 @event_source(data_class=EventBridgeEvent)
 def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
-    run = run_notifications(parse_rfc3339(event.time))
+    run = run_notifications(OUTBOX, parse_rfc3339(event.time))
     logger.info("notifications", extra=asdict(run))
     return asdict(run)

@@ -1,6 +1,6 @@
 """The consumption commit against DynamoDB Local: one transaction, conditioned on the version it
 read and, for a claim on a hard plan, on the seats in use; what a failed condition reports; and
-the use case's retry after a conflict."""
+counting through the use case on the DynamoDB ports (its retry after a conflict: tests/usecases)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from license_usage.domain.plan_user import Action, ActionKind, PlanUser
+from license_usage.domain.plan_user import Action, ActionKind, Change, PlanUser
 from license_usage.domain.plans import Enforcement, Plan, PlanType
 from license_usage.domain.timestamps import format_utc
 from usage_local.dynamodb_local import LocalDynamoDB
@@ -33,6 +33,16 @@ def new_plan(dynamodb: LocalDynamoDB, plan_type: PlanType = PlanType.SEATS, **te
     )
     save_new_plan(plan, 0, Principal(Role.VENDOR_ADMIN, None, "tester"), NOW)
     return plan
+
+
+def settle(plan: Plan, user_id: str, action: Action) -> list[Change]:
+    """Count one action through the use case on the DynamoDB ports; the changes it committed."""
+    from license_usage.domain.counting import Counting
+    from license_usage.store.ports import dynamo_ports
+    from license_usage.usecases.counting import count
+
+    outcome = count(dynamo_ports(), plan.org_id, [Counting(plan, user_id, action)], NOW)
+    return [change for _, change in outcome.committed]
 
 
 def login(minutes_ago: int, event_id: str) -> Action:
@@ -95,30 +105,12 @@ def test_a_claim_beyond_the_hard_limit_fails_on_the_counter_and_says_so(dynamodb
     assert load_plan_user(plan.plan_id, "bob").version == 0  # nothing of the transaction landed
 
 
-def test_settle_retries_after_a_conflict_and_decides_again_on_what_it_reloads(dynamodb: LocalDynamoDB) -> None:
-    from license_usage.store.plan_users import commit, load_plan_user, seats_in_use
-    from license_usage.usecases.consumption import settle
-
-    plan = new_plan(dynamodb)
-    empty = PlanUser(plan.plan_id, "ann")
-    commit(plan, empty.apply(plan, login(30, "first")), NOW)  # another writer got there first
-    after, change = settle(plan, empty, login(10, "later"), NOW)
-    assert change.is_empty  # reloaded: the seat is already held since the earlier login
-    assert after.version == 1
-    assert seats_in_use(plan.plan_id) == 1
-    earlier = login(60, "earliest")
-    after, change = settle(plan, empty, earlier, NOW)  # stale again; the reload moves the seat earlier
-    assert [s.mark.order_key for s in change.steps_added] == [earlier.order_key]
-    assert load_plan_user(plan.plan_id, "ann").periods[0].start.order_key == earlier.order_key
-
-
 def test_a_hard_limit_refusal_is_decided_by_the_domain_and_committed_as_a_denial(dynamodb: LocalDynamoDB) -> None:
     from license_usage.store.plan_users import load_plan_user, seats_in_use
-    from license_usage.usecases.consumption import settle
 
     plan = new_plan(dynamodb, amount=1, enforcement=Enforcement.HARD)
-    settle(plan, PlanUser(plan.plan_id, "ann"), login(9, "a"), NOW)
-    _, change = settle(plan, PlanUser(plan.plan_id, "bob"), login(8, "b"), NOW)
+    settle(plan, "ann", login(9, "a"))
+    [change] = settle(plan, "bob", login(8, "b"))
     assert change.denied is not None
     assert seats_in_use(plan.plan_id) == 1
     bob = load_plan_user(plan.plan_id, "bob")
@@ -129,13 +121,10 @@ def test_a_hard_limit_refusal_is_decided_by_the_domain_and_committed_as_a_denial
 @pytest.mark.parametrize("plan_type", [PlanType.MAU, PlanType.MAUC])
 def test_month_counts_commit_once_per_user_and_month(dynamodb: LocalDynamoDB, plan_type: PlanType) -> None:
     from license_usage.store.plans import plan_counters
-    from license_usage.usecases.consumption import settle
 
     plan = new_plan(dynamodb, plan_type)
-    user = PlanUser(plan.plan_id, "ann")
-    user, _ = settle(plan, user, login(30, "a"), NOW)
-    user, change = settle(plan, user, login(20, "b"), NOW)
-    assert change.is_empty
+    assert len(settle(plan, "ann", login(30, "a"))) == 1
+    assert settle(plan, "ann", login(20, "b")) == []  # nothing to commit
     counters = plan_counters(plan)
     assert sum(counts.active_users for counts in counters.months.values()) == 1
     credits = sum(day.credits_used for day in counters.days.values())
@@ -144,10 +133,9 @@ def test_month_counts_commit_once_per_user_and_month(dynamodb: LocalDynamoDB, pl
 
 def test_the_rollup_settles_last_login_forward_only_and_bumps_the_version(dynamodb: LocalDynamoDB) -> None:
     from license_usage.store.plan_users import load_plan_user, settle_last_login
-    from license_usage.usecases.consumption import settle
 
     plan = new_plan(dynamodb, PlanType.MAU)
-    settle(plan, PlanUser(plan.plan_id, "ann"), login(30, "a"), NOW)
+    settle(plan, "ann", login(30, "a"))
     later = login(5, "z").order_key
     assert settle_last_login(plan.plan_id, "ann", later)
     assert not settle_last_login(plan.plan_id, "ann", login(10, "y").order_key)

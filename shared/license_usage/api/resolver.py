@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -20,6 +20,9 @@ from license_usage.domain.rate_limits import RETRY_AFTER_SECONDS, limited_organi
 from license_usage.domain.timestamps import utc_now
 from license_usage.store import rate_limits
 from license_usage.store.tables import transient_failure
+
+if TYPE_CHECKING:
+    from license_usage.usecases.ports import Ports
 
 logger = Logger(child=True)
 UNLIMITED_RESOURCES = frozenset({"/v1/health"})
@@ -103,6 +106,8 @@ def count_against_rate_limit(event: Mapping[str, Any]) -> None:
 
 
 class JsonApiResolver(APIGatewayRestResolver):
+    ports: Ports | None = None  # what the function wired at its entry (api/wiring.py)
+
     """Before any route runs: the organization's rate limit (429, counted for every request that
     reaches the function, whatever its body), then SPEC §5's every body is JSON: a body declared as
     anything else (form data, multipart, text) is answered 415 in the error shape, and a body that
@@ -127,9 +132,10 @@ class JsonApiResolver(APIGatewayRestResolver):
         return super().resolve(event, context)
 
 
-def build_resolver(*routers: Router, validation: bool = True) -> APIGatewayRestResolver:
+def build_resolver(*routers: Router, validation: bool = True, ports: Ports | None = None) -> APIGatewayRestResolver:
     """``validation=False`` for a function whose routes all validate their own bodies: it then
-    skips loading Powertools' OpenAPI validation at cold start."""
+    skips loading Powertools' OpenAPI validation at cold start. ``ports``: the use cases' ports,
+    wired once at the function's entry (routes read them with ``api.wiring.ports_of``)."""
     # Every body is read by the one reading of JSON (api/json_body.py).
     if not validation:
         app = JsonApiResolver(json_body_deserializer=read_json_body)
@@ -137,6 +143,7 @@ def build_resolver(*routers: Router, validation: bool = True) -> APIGatewayRestR
         app = JsonApiResolver(
             enable_validation=True, response_validation_error_http_code=500, json_body_deserializer=read_json_body
         )
+    app.ports = ports
     for router in routers:
         app.include_router(router)
     register_error_handlers(app)

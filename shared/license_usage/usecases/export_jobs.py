@@ -50,7 +50,8 @@ from license_usage.usecases.activity import activity_of
 from license_usage.usecases.audit import list_audit
 from license_usage.usecases.exports import export_window
 from license_usage.usecases.insights import insights_of
-from license_usage.usecases.notifications import deliver
+from license_usage.usecases.outbox import deliver
+from license_usage.usecases.ports import Outbox
 from license_usage.usecases.report import license_ai_usage
 from license_usage.usecases.usage import usage_of, users_of
 
@@ -281,7 +282,7 @@ class JobOutcome:
     duration_ms: float | None = None
 
 
-def run_export_job(org_id: str, export_id: str, attempt: int, now: datetime) -> JobOutcome:
+def run_export_job(outbox: Outbox, org_id: str, export_id: str, attempt: int, now: datetime) -> JobOutcome:
     """Write one export. Safe to repeat: a finished export is left as it is, and writing again
     replaces the object whole. A refusal of the request's own (its plan is gone) fails it at once;
     any other error is raised for another delivery, until the last, which fails the export."""
@@ -290,7 +291,7 @@ def run_export_job(org_id: str, export_id: str, attempt: int, now: datetime) -> 
         return JobOutcome(export_id, "missing")
     if export.status is not ExportStatus.PENDING:
         if export.status is ExportStatus.READY:
-            _report_ready(export, now)  # a job that died after finishing still sends it (once)
+            _report_ready(outbox, export, now)  # a job that died after finishing still sends it (once)
         return JobOutcome(export_id, "finished_before")
     started = time.perf_counter()
     try:
@@ -314,15 +315,15 @@ def run_export_job(org_id: str, export_id: str, attempt: int, now: datetime) -> 
     duration_ms = (time.perf_counter() - started) * 1000
     stored.finish_export(org_id, export_id, ExportStatus.READY, utc_now(), rows, None)
     record_export(export_id, duration_ms, size)
-    _report_ready(export, now)
+    _report_ready(outbox, export, now)
     return JobOutcome(export_id, "ready", rows, size, round(duration_ms, 1))
 
 
-def _report_ready(export: Export, now: datetime) -> None:
+def _report_ready(outbox: Outbox, export: Export, now: datetime) -> None:
     """A scheduled export's report.ready (its once key makes a second call a no-op)."""
     if export.schedule_id is None:
         return
     notice = report_ready_notice(
         export.org_id, export.export_id, export.request.report.value, export.period or "", export.schedule_id, now
     )
-    deliver([notice])
+    deliver(outbox, [notice])

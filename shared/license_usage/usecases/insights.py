@@ -33,7 +33,8 @@ from license_usage.store.pages import Page
 from license_usage.store.plans import plans_of_org
 from license_usage.store.rollups import data_as_of, rolled_up_sections
 from license_usage.store.seat_swings import seat_figures
-from license_usage.usecases.notifications import deliver
+from license_usage.usecases.outbox import deliver
+from license_usage.usecases.ports import Outbox
 from license_usage.usecases.usage import counters_of, freshness_of
 
 logger = Logger(child=True)
@@ -115,7 +116,7 @@ def vendor_insights(category: str | None, limit: int, cursor: str | None, now: d
 # ---------------------------------------------------------------------- the weekly digest
 
 
-def send_digest(org_id: str, plans: list[Plan], now: datetime) -> int:
+def send_digest(outbox: Outbox, org_id: str, plans: list[Plan], now: datetime) -> int:
     """SPEC §7 ``insights.digest``: the organization's new warning and critical insights, once
     (stored once and published as every notice is). Returns how many were sent."""
     items = _items(org_id, insight_figures(plans, now), now)
@@ -123,6 +124,6 @@ def send_digest(org_id: str, plans: list[Plan], now: datetime) -> int:
     due = digest_items(items, sent_before)
     if not due:
         return 0
-    sent = deliver([digest_notice(org_id, due, now)])
+    sent = deliver(outbox, [digest_notice(org_id, due, now)])
     stored.set_digest_sent(org_id, digest_ids_kept(items, sent_before, due))
     return sent

@@ -16,9 +16,8 @@ from license_usage.domain.plans import (
     check_plan_terms,
     one_year_after,
 )
-from license_usage.store.dirty_days import mark_days_dirty
-from license_usage.store.plans import get_plan, guard_version, new_plan_id, plans_of_org, save_new_plan
-from license_usage.usecases.consumption import assign_existing_roles
+from license_usage.usecases.counting import count, finish, role_countings
+from license_usage.usecases.ports import Ports
 
 ATTEMPTS = 3
 
@@ -40,7 +39,7 @@ class PlanTerms:
 
 
 def create_plan(
-    org_id: str, terms: PlanTerms, actor: Principal, now: datetime, renewed_from: str | None = None
+    ports: Ports, org_id: str, terms: PlanTerms, actor: Principal, now: datetime, renewed_from: str | None = None
 ) -> Plan:
     end = terms.end or one_year_after(terms.start)
     check_plan_terms(
@@ -57,7 +56,7 @@ def create_plan(
         terms.currency,
     )
     plan = Plan(
-        plan_id=new_plan_id(),
+        plan_id=ports.plans.new_id(),
         org_id=org_id,
         type=terms.type,
         product=terms.product,
@@ -75,22 +74,23 @@ def create_plan(
     )
     for _ in range(ATTEMPTS):
         # The guard is read before the plans, so a plan created after this read changes it.
-        version = guard_version(plan)
-        check_no_overlap(plan, plans_of_org(org_id))
+        version = ports.plans.guard_version(plan)
+        check_no_overlap(plan, ports.plans.of_org(org_id))
         try:
-            save_new_plan(plan, version, actor, now)
+            ports.plans.save_new(plan, version, actor, now)
         except Conflict:
             continue
-        counted = assign_existing_roles(plan, now)
-        if counted.days:
-            mark_days_dirty(org_id, counted.days, now)
+        # A plan that assigns by role gives seats to the users who hold its roles already.
+        finish(ports, count(ports, org_id, role_countings(ports, plan), now), now)
         return plan
     raise Conflict("Plans of this product and type kept changing; retry.")
 
 
-def renew_plan(org_id: str, plan_id: str, changes: dict[str, object], actor: Principal, now: datetime) -> Plan:
+def renew_plan(
+    ports: Ports, org_id: str, plan_id: str, changes: dict[str, object], actor: Principal, now: datetime
+) -> Plan:
     """SPEC §5: the next plan starts at this one's end; its terms carry over unless changed."""
-    current = get_plan(org_id, plan_id)
+    current = ports.plans.get(org_id, plan_id)
     terms = PlanTerms(
         type=current.type,
         product=current.product,
@@ -105,9 +105,9 @@ def renew_plan(org_id: str, plan_id: str, changes: dict[str, object], actor: Pri
         currency=current.currency,
     )
     terms = replace(terms, **{name: value for name, value in changes.items() if value is not None})  # type: ignore[arg-type]
-    return create_plan(org_id, terms, actor, now, renewed_from=plan_id)
+    return create_plan(ports, org_id, terms, actor, now, renewed_from=plan_id)
 
 
-def list_plans(org_id: str) -> list[Plan]:
+def list_plans(ports: Ports, org_id: str) -> list[Plan]:
     """SPEC §5: the organization's past, current and future plans, oldest first."""
-    return plans_of_org(org_id)
+    return ports.plans.of_org(org_id)

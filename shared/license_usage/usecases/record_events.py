@@ -1,4 +1,5 @@
-"""Recording accepted usage events (SPEC §4): store each new id once, then count what it means.
+"""Recording accepted usage events (SPEC §4): store each new id once, then count what it means
+(``usecases/counting.py``: ``count``, then ``finish``).
 
 Counting runs for resends too: it is idempotent per event, so a resend of an event that was
 stored but not counted (the function died in between) completes its count, and a resend of one
@@ -10,16 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from license_usage.domain.counting import countings_of_events
 from license_usage.domain.errors import DomainError
 from license_usage.domain.events import MAX_STORED_EVENT_BYTES, UsageEvent, stored_event_bytes
 from license_usage.domain.plan_user import RELEASING_EVENT_TYPES, ROLE_EVENT_TYPES
 from license_usage.domain.plans import implied_product
 from license_usage.faults import fault_point
 from license_usage.observability import record_ingest
-from license_usage.store.dirty_days import mark_days_dirty
-from license_usage.store.events import store_events
-from license_usage.store.plans import plans_of_org
-from license_usage.usecases.consumption import apply_consumption
+from license_usage.usecases.counting import count, finish
+from license_usage.usecases.ports import Ports
 
 TYPES_THAT_CONSUME = RELEASING_EVENT_TYPES | ROLE_EVENT_TYPES | {"user.login"}
 
@@ -40,7 +40,7 @@ class RecordedEvents:
 
 
 def record_events(
-    org_id: str, events: Sequence[tuple[int, UsageEvent]], now: datetime, *, invalid: int = 0
+    ports: Ports, org_id: str, events: Sequence[tuple[int, UsageEvent]], now: datetime, *, invalid: int = 0
 ) -> RecordedEvents:
     """Store the events durably, then count them.
 
@@ -48,7 +48,7 @@ def record_events(
     that needs the organization's plans can still make (an omitted, ambiguous product);
     ``invalid``: how many of the request's events the API refused before (for the metrics)."""
     needs_plans = any(event.type in TYPES_THAT_CONSUME for _, event in events)
-    plans = plans_of_org(org_id) if needs_plans else []
+    plans = ports.plans.of_org(org_id) if needs_plans else []
     kept: list[UsageEvent] = []
     refused: list[RefusedEvent] = []
     for index, event in events:
@@ -63,14 +63,14 @@ def record_events(
                 refused.append(RefusedEvent(index, event.id, "product", error.message))
                 continue
         kept.append(event)
-    stored = store_events(kept) if kept else []
+    stored = ports.events.store(kept) if kept else []
     fault_point("after_store")
+    to_count = [item.as_stored for item in stored if item.as_stored is not None]
     touched = {event.day for event in kept}
-    if plans:
-        to_count = [item.as_stored for item in stored if item.as_stored is not None]
-        touched |= apply_consumption(to_count, plans, now).days
-    # After the writes, and for duplicates too: a resend after a failure in between marks the days.
-    mark_days_dirty(org_id, touched, now)
+    countings = countings_of_events(to_count, plans) if plans else []
+    outcome = count(ports, org_id, countings, now, recent_days={event.day for event in to_count})
+    # The days of every event, duplicates too: a resend after a failure in between marks them.
+    finish(ports, outcome.with_days(touched) if touched else outcome, now)
     accepted = sum(1 for item in stored if item.new)
     record_ingest(accepted, len(kept) - accepted, invalid + len(refused))
     return RecordedEvents(accepted=accepted, duplicates=len(kept) - accepted, refused=refused)

@@ -14,6 +14,7 @@ from license_usage.api.errors import field_errors
 from license_usage.api.json_body import NestedTooDeeply, body_problem, parse_json, refuse_problem
 from license_usage.api.models.common import ErrorDetail
 from license_usage.api.models.events import EventBatch, EventBatchDocument, EventIn, IngestResult, RejectedEvent
+from license_usage.api.wiring import ports_of
 from license_usage.domain import access
 from license_usage.domain.errors import InvalidRequest, MalformedBody, PayloadTooLarge
 from license_usage.domain.events import MAX_BODY_BYTES, UsageEvent, counted_quantity, missing_fields, timestamp_problem
@@ -122,7 +123,7 @@ def post_events() -> dict[str, Any]:
         for index, raw in enumerate(_parse_batch(_raw_body(router)))
     ]
     valid = [(index, item) for index, item in enumerate(checked) if isinstance(item, UsageEvent)]
-    recorded = record_events(principal.org_id, valid, now, invalid=len(checked) - len(valid))
+    recorded = record_events(ports_of(router), principal.org_id, valid, now, invalid=len(checked) - len(valid))
     rejected = [item for item in checked if isinstance(item, RejectedEvent)] + [
         RejectedEvent(index=r.index, id=r.event_id, errors=[ErrorDetail(field=r.field, message=r.message)])
         for r in recorded.refused

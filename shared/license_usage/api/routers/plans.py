@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from license_usage.api.caller import current_principal
 from license_usage.api.models.common import OrgId, PlanId
 from license_usage.api.models.plans import PlanIn, PlanList, PlanOut, RenewalIn
+from license_usage.api.wiring import ports_of
 from license_usage.domain import access
 from license_usage.domain.timestamps import utc_now
 from license_usage.usecases.plans import PlanTerms, create_plan, list_plans, renew_plan
@@ -21,7 +22,7 @@ def post_plan(org_id: OrgId, body: PlanIn) -> Response[PlanOut]:
     access.require(principal, access.VENDOR, org_id)
     now = utc_now()
     terms = PlanTerms(**body.model_dump())
-    plan = create_plan(org_id, terms, principal, now)
+    plan = create_plan(ports_of(router), org_id, terms, principal, now)
     return Response(201, content_types.APPLICATION_JSON, PlanOut.of(plan, now))
 
 
@@ -29,7 +30,7 @@ def post_plan(org_id: OrgId, body: PlanIn) -> Response[PlanOut]:
 def get_plans(org_id: OrgId) -> PlanList:
     access.require(current_principal(router), access.READERS, org_id)
     now = utc_now()
-    return PlanList(items=[PlanOut.of(plan, now) for plan in list_plans(org_id)])
+    return PlanList(items=[PlanOut.of(plan, now) for plan in list_plans(ports_of(router), org_id)])
 
 
 @router.post("/v1/orgs/<org_id>/plans/<plan_id>/renewal", summary="Create the next plan", status_code=201)
@@ -38,5 +39,5 @@ def post_renewal(org_id: OrgId, plan_id: PlanId, body: RenewalIn | None = None) 
     access.require(principal, access.VENDOR, org_id)
     now = utc_now()
     changes = body.model_dump() if body else {}
-    plan = renew_plan(org_id, plan_id, changes, principal, now)
+    plan = renew_plan(ports_of(router), org_id, plan_id, changes, principal, now)
     return Response(201, content_types.APPLICATION_JSON, PlanOut.of(plan, now))

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from license_usage.api.caller import current_principal
 from license_usage.api.models.common import OrgId, UserId, path_user_id
 from license_usage.api.models.plans import SeatClaimIn, SeatGrant, SeatRelease
+from license_usage.api.wiring import ports_of
 from license_usage.domain import access
 from license_usage.domain.timestamps import utc_now
 from license_usage.usecases.seats import claim_seat_for, release_seat_of
@@ -24,7 +25,12 @@ def put_seat(org_id: OrgId, user_id: UserId, product: Product = None, body: Seat
     principal = current_principal(router)
     access.require(principal, access.SEAT_CLAIMERS, org_id)
     grant = claim_seat_for(
-        org_id, path_user_id(user_id), product or (body.product if body else None), principal, utc_now()
+        ports_of(router),
+        org_id,
+        path_user_id(user_id),
+        product or (body.product if body else None),
+        principal,
+        utc_now(),
     )
     return SeatGrant(granted=grant.granted, overdraft=grant.overdraft)
 
@@ -33,4 +39,6 @@ def put_seat(org_id: OrgId, user_id: UserId, product: Product = None, body: Seat
 def delete_seat(org_id: OrgId, user_id: UserId, product: Product = None) -> SeatRelease:
     principal = current_principal(router)
     access.require(principal, access.ORG_ADMINS, org_id)
-    return SeatRelease(released=release_seat_of(org_id, path_user_id(user_id), product, principal, utc_now()))
+    return SeatRelease(
+        released=release_seat_of(ports_of(router), org_id, path_user_id(user_id), product, principal, utc_now())
+    )

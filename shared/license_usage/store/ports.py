@@ -1,0 +1,191 @@
+"""The DynamoDB (and SNS, EventBridge) implementations of the use cases' ports
+(``usecases/ports.py``), delegating to the store's functions. ``dynamo_ports()`` is called once, at
+a function's entry. What only a rare path needs (the users directory, the outbox, publishing, the
+audit entry of an API seat call) is imported on first use, so a cold start pays for what it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from functools import cache
+from typing import TYPE_CHECKING, TypeVar
+
+from license_usage.domain.access import Principal
+from license_usage.domain.consumption import PlanCounters
+from license_usage.domain.counting import SeatAudit
+from license_usage.domain.directory import DirectoryChange
+from license_usage.domain.events import UsageEvent
+from license_usage.domain.plan_user import Change, PlanUser
+from license_usage.domain.plans import Plan
+from license_usage.store import dirty_days, events, plan_users, plans
+from license_usage.usecases.ports import (
+    CommitResult,
+    Outbox,
+    Pending,
+    Ports,
+    PublishFailed,
+    Stored,
+    UserKey,
+)
+
+if TYPE_CHECKING:
+    from license_usage.domain.notifications import Notice
+    from license_usage.store.tables import LicensingItem
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_RESULTS = {
+    plan_users.CommitOutcome.COMMITTED: CommitResult.COMMITTED,
+    plan_users.CommitOutcome.VERSION_CHANGED: CommitResult.VERSION_CHANGED,
+    plan_users.CommitOutcome.SEAT_LIMIT: CommitResult.SEAT_LIMIT,
+}
+
+
+def _seat_audit(plan: Plan, user_id: str, audit: SeatAudit, now: datetime) -> LicensingItem:
+    from license_usage.store.audit import audit_record
+
+    def snapshot(held: bool) -> dict[str, object]:
+        return {"user_id": user_id, "seat": "held" if held else "none"}
+
+    action = "seat.claimed" if audit.taking else "seat.released"
+    target = f"{plan.plan_id}/{user_id}"
+    return audit_record(
+        plan.org_id, audit.actor, action, target, now, snapshot(not audit.taking), snapshot(audit.taking)
+    )
+
+
+class DynamoPlanUsers:
+    def load(self, keys: Collection[UserKey], *, consistent: bool = False) -> dict[UserKey, PlanUser]:
+        return plan_users.load_plan_users(keys, consistent=consistent)
+
+    def commit(self, plan: Plan, change: Change, now: datetime, audit: SeatAudit | None = None) -> CommitResult:
+        entry = _seat_audit(plan, change.after.user_id, audit, now) if audit is not None else None
+        return _RESULTS[plan_users.commit(plan, change, now, entry)]
+
+
+class DynamoEvents:
+    def store(self, batch: Sequence[UsageEvent]) -> list[Stored]:
+        return [Stored(item.new, item.as_stored) for item in events.store_events(batch)]
+
+    def earliest_login(
+        self, org_id: str, user_id: str, product: str, after: str, before: str | None, days: Iterable[str]
+    ) -> str | None:
+        return plan_users.earliest_login(org_id, user_id, product, after, before, days)
+
+    def directory_changes(self, org_id: str, days: Iterable[str]) -> list[DirectoryChange]:
+        return events.directory_changes(org_id, days)
+
+
+class DynamoPlans:
+    def of_org(self, org_id: str) -> list[Plan]:
+        return plans.plans_of_org(org_id)
+
+    def get(self, org_id: str, plan_id: str) -> Plan:
+        return plans.get_plan(org_id, plan_id)
+
+    def new_id(self) -> str:
+        return plans.new_plan_id()
+
+    def guard_version(self, plan: Plan) -> int:
+        return plans.guard_version(plan)
+
+    def save_new(self, plan: Plan, guard_version: int, actor: Principal, at: datetime) -> None:
+        plans.save_new_plan(plan, guard_version, actor, at)
+
+    def totals(self, plan: Plan) -> PlanCounters:
+        return plans.plan_totals(plan)
+
+    def set_overdraft_flag(self, plan: Plan, over: bool) -> None:
+        plans.set_overdraft_flag(plan, over)
+
+
+class DynamoDirtyDays:
+    def waiting(self, org_id: str) -> list[str]:
+        return dirty_days.dirty_days_of(org_id)
+
+    def mark(self, org_id: str, days: Iterable[str], now: datetime) -> None:
+        dirty_days.mark_days_dirty(org_id, days, now)
+
+
+class DynamoUsers:
+    def histories(self, org_id: str) -> dict[str, list[DirectoryChange]]:
+        from license_usage.store.users import user_histories
+
+        return user_histories(org_id)
+
+
+class DynamoNotices:
+    def record_once(self, notice: Notice, lease_until: datetime) -> bool:
+        from license_usage.store import notifications
+
+        return notifications.record_once(notice, lease_until)
+
+    def mark_published(self, notice_id: str, channel: str) -> None:
+        from license_usage.store import notifications
+
+        notifications.mark_published(notice_id, channel)
+
+    def finish(self, notice_id: str) -> None:
+        from license_usage.store import notifications
+
+        notifications.finish(notice_id)
+
+    def claim_pending(self, now: datetime, lease: timedelta) -> Iterator[Pending]:
+        from license_usage.store import notifications
+
+        for pending in notifications.claim_pending(now, lease):
+            yield Pending(pending.notice, pending.published)
+
+
+class SnsAndBus:
+    """SNS (email subscribers) and the EventBridge bus (integrations)."""
+
+    def to_topic(self, notice: Notice) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from license_usage.store import publishing
+
+        try:
+            publishing.publish_to_topic(notice.org_id, notice.kind.value, notice.subject, notice.message)
+        except (publishing.PublishFailed, ClientError, BotoCoreError) as error:
+            raise PublishFailed(str(error)) from error
+
+    def to_bus(self, notice: Notice) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from license_usage.domain.notifications import notice_json
+        from license_usage.store import publishing
+
+        try:
+            publishing.put_on_bus(notice.kind.value, notice_json(notice))
+        except (publishing.PublishFailed, ClientError, BotoCoreError) as error:
+            raise PublishFailed(str(error)) from error
+
+
+class PoolRunner:
+    """Independent pieces of I/O side by side, on the threads of one pool."""
+
+    def __init__(self, pool: Callable[[], ThreadPoolExecutor]) -> None:
+        self._pool = pool
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        return self._pool().map(fn, items)
+
+
+def dynamo_outbox() -> Outbox:
+    return Outbox(DynamoNotices(), SnsAndBus())
+
+
+@cache
+def dynamo_ports() -> Ports:
+    return Ports(
+        plan_users=DynamoPlanUsers(),
+        events=DynamoEvents(),
+        plans=DynamoPlans(),
+        dirty_days=DynamoDirtyDays(),
+        users=DynamoUsers(),
+        outbox=dynamo_outbox(),
+        io=PoolRunner(events.writer_pool),
+    )
