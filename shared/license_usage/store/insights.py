@@ -6,14 +6,20 @@ renewal at risk, written by the daily rollup for the organizations that have one
 text the domain orders them by (``domain.insights.opportunity_rank_text``,
 ``renewal_rank_text``). A page reads each shard from the cursor on, at most a page of each, and
 merges them: what a page reads grows with the page, never with the organizations that have no
-entry. ``ORG#<org_id>`` / ``INSIGHTS`` lists the organization's entries (so a rollup replaces
-them) and the insight ids its digests sent."""
+entry.
+
+The organization's own lists, each element an item of its own in its partition, so that no item
+grows with its plans (a vendor may give one organization any number of current plans, each with
+up to three entries and three warnings): ``ORG#<org_id>`` / ``INSIGHTS#E#<rank text>``, its
+entries in the index (so a rollup replaces them), and ``INSIGHTS#S#<insight id>``, the insight ids
+its digests sent. Earlier versions kept both as sets on ``ORG#<org_id>`` / ``INSIGHTS``; they are
+read with the items, and emptied by the next write."""
 
 from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
 
@@ -37,8 +43,13 @@ from license_usage.domain.money import Money
 from license_usage.domain.timestamps import format_utc, order_key_instant
 from license_usage.store.keys import (
     INSIGHT_SHARDS,
+    ORG_DIGEST_SENT_PREFIX,
+    ORG_INDEX_ENTRY_PREFIX,
     VENDOR_INSIGHTS_META_KEY,
+    org_digest_sent_key,
+    org_index_entry_key,
     org_insights_key,
+    org_partition,
     vendor_insight_partition,
     vendor_insight_partitions,
 )
@@ -65,10 +76,40 @@ class VendorInsightRecord(LicensingItem):
 
 
 class OrgInsightsRecord(LicensingItem):
-    # Sort keys of the organization's index entries: a set changed by ADD and DELETE only, so two
-    # runs at once (a replay beside the schedule) cannot overwrite each other's list.
+    """Earlier versions' lists (read, then emptied): sort keys of the organization's index entries
+    and the insight ids its digests sent."""
+
     index_entries = UnicodeSetAttribute(null=True)
     digest_sent = UnicodeSetAttribute(null=True)
+
+
+class OrgListedRecord(LicensingItem):
+    """One element of an organization's list (``INSIGHTS#E#…`` or ``INSIGHTS#S#…``): items are
+    added and removed one by one, so two runs at once (a replay beside the schedule) cannot
+    overwrite each other's list."""
+
+    value = UnicodeAttribute()  # the rank text or insight id itself (its key may hold a digest)
+
+
+# The longest text an organization's list holds: an opportunity's rank text
+# (``domain.insights.vendor_rank_text``), ``1#0#<currency>#<40 digits>#<32 digits>#<org id>#<plan
+# id>#<kind>``, 186 bytes with an organization id of 64 bytes (``identifiers.MAX_ORG_ID_BYTES``)
+# and a plan id of 20; a renewal's is 121, an insight id 24. Every value of an index entry (money
+# as at most 43 characters of decimal text, a product of 64) is shorter too.
+LISTED_TEXT_BYTES = 256
+_KEY_PART_BYTES = 545  # ``store.keys.key_part``'s longest
+
+
+def listed_item_bytes_bound() -> int:
+    """The most one element of an organization's lists takes: its keys and its text."""
+    keys = len("pk") + len("ORG#") + _KEY_PART_BYTES + len("sk") + len("INSIGHTS#E#") + _KEY_PART_BYTES
+    return keys + len("value") + LISTED_TEXT_BYTES
+
+
+def vendor_entry_item_bytes_bound() -> int:
+    """The most an entry of the vendor's index takes: its shard and rank text, and its 15 attributes,
+    each a name of at most 16 bytes and a value of at most ``LISTED_TEXT_BYTES``."""
+    return len("pk") + len("VENDORINSIGHTS#99") + len("sk") + LISTED_TEXT_BYTES + 15 * (16 + LISTED_TEXT_BYTES)
 
 
 class IndexMetaRecord(LicensingItem):
@@ -129,25 +170,43 @@ def _org_record(org_id: str) -> OrgInsightsRecord | None:
         return None
 
 
+def _listed(org_id: str, prefix: str) -> set[str]:
+    condition = OrgListedRecord.sk.startswith(prefix)
+    return {record.value for record in OrgListedRecord.query(org_partition(org_id), condition, consistent_read=True)}
+
+
+def _list_add(org_id: str, key_of: Callable[[str, str], tuple[str, str]], values: Iterable[str]) -> None:
+    with OrgListedRecord.batch_write() as batch:
+        for value in values:
+            batch.save(OrgListedRecord(*key_of(org_id, value), value=value))
+
+
+def _list_remove(org_id: str, key_of: Callable[[str, str], tuple[str, str]], values: Iterable[str]) -> None:
+    with OrgListedRecord.batch_write() as batch:
+        for value in values:
+            batch.delete(OrgListedRecord(*key_of(org_id, value)))
+
+
 def replace_vendor_entries(org_id: str, entries: VendorEntries) -> int:
-    """Make the organization's index entries exactly ``entries``. The set of its entries is widened
-    (ADD) before anything is written and narrowed (DELETE) after, so a run that stops midway, or
-    two runs at once, leave no entry that a later run would not remove. Returns how many it has."""
+    """Make the organization's index entries exactly ``entries``. Its list of entries is widened
+    before anything is written and narrowed after, so a run that stops midway, or two runs at once,
+    leave no entry that a later run would not remove. Returns how many it has."""
     listed: list[VendorEntry] = [*entries.opportunities, *entries.renewals_at_risk]
     new = {vendor_rank_text(e): _record(e) for e in listed}
     before = _org_record(org_id)
-    old = set(before.index_entries or ()) if before else set()
-    record = OrgInsightsRecord(*org_insights_key(org_id))
-    if new.keys() - old:
-        record.update(actions=[OrgInsightsRecord.index_entries.add(set(new.keys() - old))])
+    earlier = set(before.index_entries or ()) if before else set()
+    kept = _listed(org_id, ORG_INDEX_ENTRY_PREFIX)
+    old = kept | earlier
+    _list_add(org_id, org_index_entry_key, new.keys() - kept)
     partition = vendor_insight_partition(org_id)
     with VendorInsightRecord.batch_write() as batch:
         for item in new.values():
             batch.save(item)
         for sort_key in old - new.keys():
             batch.delete(VendorInsightRecord(partition, sort_key))
-    if old - new.keys():
-        record.update(actions=[OrgInsightsRecord.index_entries.delete(old - new.keys())])
+    _list_remove(org_id, org_index_entry_key, kept - new.keys())
+    if earlier:  # every one of them is now deleted or listed as an item
+        OrgInsightsRecord(*org_insights_key(org_id)).update(actions=[OrgInsightsRecord.index_entries.delete(earlier)])
     return len(new)
 
 
@@ -203,11 +262,17 @@ def vendor_entries_page(category: str | None, limit: int, cursor: str | None) ->
 
 def digest_sent(org_id: str) -> frozenset[str]:
     record = _org_record(org_id)
-    return frozenset(record.digest_sent or ()) if record else frozenset()
+    earlier = set(record.digest_sent or ()) if record else set()
+    return frozenset(_listed(org_id, ORG_DIGEST_SENT_PREFIX) | earlier)
 
 
 def set_digest_sent(org_id: str, insight_ids: Iterable[str]) -> None:
-    """The insight ids the organization's digests have sent (and that still exist)."""
+    """The insight ids the organization's digests have sent (and that still exist): at most the
+    warnings and critical items of its current plans (``domain.insights.digest_ids_kept``)."""
     ids = set(insight_ids)
-    action = OrgInsightsRecord.digest_sent.set(ids) if ids else OrgInsightsRecord.digest_sent.remove()
-    OrgInsightsRecord(*org_insights_key(org_id)).update(actions=[action])
+    kept = _listed(org_id, ORG_DIGEST_SENT_PREFIX)
+    _list_add(org_id, org_digest_sent_key, ids - kept)
+    _list_remove(org_id, org_digest_sent_key, kept - ids)
+    record = _org_record(org_id)
+    if record is not None and record.digest_sent:
+        record.update(actions=[OrgInsightsRecord.digest_sent.remove()])

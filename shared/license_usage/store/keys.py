@@ -31,8 +31,9 @@
 - ``VENDORINSIGHTS#<shard>`` (``INSIGHT_SHARDS``, an organization's shard from its id) /
   ``<rank text>``: the sparse index of expansion opportunities and renewals at risk (SPEC §11),
   in rank order; ``VENDORINSIGHTS`` / ``META``: when the daily rollup last wrote it;
-  ``ORG#<org_id>`` / ``INSIGHTS``: which index entries an organization has, and the insight ids
-  its digest sent.
+  ``ORG#<org_id>`` / ``INSIGHTS#E#<rank text>``: one of an organization's entries there, and
+  ``INSIGHTS#S#<insight id>``: one insight id its digest sent (``INSIGHTS``: both as sets, as
+  earlier versions kept them; read, then emptied).
 
 ``EventsTable``: pk ``<org_id>#<event id>``; the ``by_day`` index: ``<org_id>#<YYYY-MM-DD>#<shard>``
 (``DAY_SHARDS`` of them, an event's shard from its id; readers merge them) and
@@ -273,6 +274,20 @@ def vendor_insight_partitions() -> list[str]:
 
 def org_insights_key(org_id: str) -> tuple[str, str]:
     return org_partition(org_id), "INSIGHTS"
+
+
+ORG_INDEX_ENTRY_PREFIX = "INSIGHTS#E#"  # sorts after ``INSIGHTS``: one item per entry, its key the entry's
+ORG_DIGEST_SENT_PREFIX = "INSIGHTS#S#"
+
+
+def org_index_entry_key(org_id: str, rank_text: str) -> tuple[str, str]:
+    """One of the organization's entries in the vendor's index, by its sort key there."""
+    return org_partition(org_id), f"{ORG_INDEX_ENTRY_PREFIX}{key_part(rank_text)}"
+
+
+def org_digest_sent_key(org_id: str, insight_id: str) -> tuple[str, str]:
+    """One insight id the organization's digests sent."""
+    return org_partition(org_id), f"{ORG_DIGEST_SENT_PREFIX}{key_part(insight_id)}"
 
 
 def roles_partition(org_id: str) -> str:
