@@ -48,6 +48,13 @@ def entries(org_id: str, plans: range) -> VendorEntries:
     return VendorEntries(opportunities, renewals)
 
 
+def rank_texts(listed: VendorEntries) -> set[str]:
+    from license_usage.domain.insights import VendorEntry, vendor_rank_text
+
+    every: list[VendorEntry] = [*listed.opportunities, *listed.renewals_at_risk]
+    return {vendor_rank_text(entry) for entry in every}
+
+
 def org_items(dynamodb: LocalDynamoDB, org_id: str, prefix: str) -> list[dict[str, Any]]:
     from license_usage.store.keys import org_partition
 
@@ -62,7 +69,6 @@ def index_items(dynamodb: LocalDynamoDB, org_id: str) -> list[dict[str, Any]]:
 
 
 def test_an_organization_with_the_entries_of_850_plans_keeps_every_item_small(dynamodb: LocalDynamoDB) -> None:
-    from license_usage.domain.insights import vendor_rank_text
     from license_usage.store.insights import (
         LISTED_TEXT_BYTES,
         listed_item_bytes_bound,
@@ -72,7 +78,7 @@ def test_an_organization_with_the_entries_of_850_plans_keeps_every_item_small(dy
 
     org_id = longest_org()
     many = entries(org_id, range(850))
-    keys = {vendor_rank_text(e) for e in [*many.opportunities, *many.renewals_at_risk]}
+    keys = rank_texts(many)
     assert max(len(key.encode()) for key in keys) <= LISTED_TEXT_BYTES
     assert sum(len(key.encode()) for key in keys) > ITEM_LIMIT  # one set could not have held them
     assert replace_vendor_entries(org_id, many) == 2550
@@ -86,7 +92,7 @@ def test_an_organization_with_the_entries_of_850_plans_keeps_every_item_small(dy
 
     few = entries(org_id, range(840, 860))  # ten plans kept (their figures unchanged), ten new
     assert replace_vendor_entries(org_id, few) == 60
-    kept = {vendor_rank_text(e) for e in [*few.opportunities, *few.renewals_at_risk]}
+    kept = rank_texts(few)
     assert {item["value"]["S"] for item in org_items(dynamodb, org_id, "INSIGHTS#E#")} == kept
     assert {item["sk"]["S"] for item in index_items(dynamodb, org_id)} == kept
 
@@ -94,13 +100,12 @@ def test_an_organization_with_the_entries_of_850_plans_keeps_every_item_small(dy
 def test_entries_an_earlier_version_listed_on_one_item_are_replaced_and_the_list_emptied(
     dynamodb: LocalDynamoDB,
 ) -> None:
-    from license_usage.domain.insights import vendor_rank_text
     from license_usage.store.insights import OrgInsightsRecord, replace_vendor_entries
     from license_usage.store.keys import org_insights_key
 
     org_id = longest_org()
     before = entries(org_id, range(5))
-    old = {vendor_rank_text(e) for e in [*before.opportunities, *before.renewals_at_risk]}
+    old = rank_texts(before)
     replace_vendor_entries(org_id, before)
     # As an earlier version left them: the index entries, and their list as a set on one item.
     client = dynamodb.client()
@@ -110,7 +115,7 @@ def test_entries_an_earlier_version_listed_on_one_item_are_replaced_and_the_list
 
     after = entries(org_id, range(3, 7))
     assert replace_vendor_entries(org_id, after) == 12
-    kept = {vendor_rank_text(e) for e in [*after.opportunities, *after.renewals_at_risk]}
+    kept = rank_texts(after)
     assert {item["sk"]["S"] for item in index_items(dynamodb, org_id)} == kept  # plans 0-2 are gone
     assert {item["value"]["S"] for item in org_items(dynamodb, org_id, "INSIGHTS#E#")} == kept
     assert OrgInsightsRecord.get(*org_insights_key(org_id)).index_entries is None
