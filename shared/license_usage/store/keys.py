@@ -18,8 +18,9 @@
   ``<org_id>#<day>``: days waiting for a rollup.
 - ``NOTICES#<org_id>`` / ``<UTC time>#<notice id>``: the organization's notifications;
   ``OUTBOX`` / ``<notice id>``: notices stored but not yet published; ``ORG#<org_id>`` /
-  ``NOTIFIED``: the once keys of the organization's notices that belong to no plan (a plan's are
-  on its plan item); ``SUBSCRIPTIONS#<org_id>`` / ``<subscription id>``: email subscriptions.
+  ``NOTIFIED#<once key>``: a notice of the organization that belongs to no plan, sent (a plan's
+  once keys are on its plan item; ``NOTIFIED``: earlier versions' set of them);
+  ``SUBSCRIPTIONS#<org_id>`` / ``<subscription id>``: email subscriptions.
 - ``DAILY#<org_id>``, ``SEATHIST#<plan_id>``, ``SEATDENIED#<plan_id>``, ``ROLES#<org_id>``,
   ``REPORT#<org_id>``, ``ROLLUP#<org_id>``, ``ACTIVEDAYS#<org_id>``: what the rollups precompute
   (``DAILY#<org_id>`` / ``<day>#G#<group>`` a group's day, ``<day>#P#<n>#…`` the parts of a day's
@@ -346,7 +347,13 @@ def notices_partition(org_id: str) -> str:
 
 
 def org_notices_guard_key(org_id: str) -> tuple[str, str]:
+    """Earlier versions' set of the once keys of an organization's notices of no plan."""
     return org_partition(org_id), "NOTIFIED"
+
+
+def org_notice_once_key(org_id: str, once_key: str) -> tuple[str, str]:
+    """One notice of no plan that the organization was sent (a digest, a scheduled report)."""
+    return org_partition(org_id), f"NOTIFIED#{key_part(once_key)}"
 
 
 def subscriptions_partition(org_id: str) -> str:

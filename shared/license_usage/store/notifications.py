@@ -2,11 +2,15 @@
 not yet published (SPEC §7).
 
 ``record_once`` is the one conditional write that decides whether a notice is new: in a single
-transaction it adds the notice's once key to its plan item (or, for a notice of no plan, to the
-organization's ``NOTIFIED`` item) on condition the key is not there yet, stores the notice, and
-puts it in the outbox, leased to the writer. Only the writer that wins publishes; a writer that
-dies before publishing leaves the outbox entry, which the next notifications run takes over once
-its lease has run out."""
+transaction it adds the notice's once key to its plan item (or, for a notice of no plan, puts the
+organization's ``NOTIFIED#<once key>`` item) on condition the key is not there yet, stores the
+notice, and puts it in the outbox, leased to the writer. Only the writer that wins publishes; a
+writer that dies before publishing leaves the outbox entry, which the next notifications run takes
+over once its lease has run out.
+
+A plan's once keys are bounded by the plan (its thresholds, kinds and plan months); an
+organization's notices of no plan (a digest a week, a scheduled report a period) are not, so each
+is an item of its own (``NOTIFIED``, the set earlier versions kept, is checked still)."""
 
 from __future__ import annotations
 
@@ -21,7 +25,13 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 from license_usage.domain.errors import TryAgain
 from license_usage.domain.notifications import Notice, NoticeFigures, NoticeKind
 from license_usage.domain.timestamps import format_utc, order_key_instant
-from license_usage.store.keys import OUTBOX_PARTITION, notices_partition, org_notices_guard_key, plan_key
+from license_usage.store.keys import (
+    OUTBOX_PARTITION,
+    notices_partition,
+    org_notice_once_key,
+    org_notices_guard_key,
+    plan_key,
+)
 from license_usage.store.pages import Page, decode_cursor, encode_cursor
 from license_usage.store.plans import PlanRecord
 from license_usage.store.tables import (
@@ -35,9 +45,16 @@ ATTEMPTS = 4
 
 
 class NoticeGuard(LicensingItem):
-    """``ORG#<org_id>`` / ``NOTIFIED``: once keys of the organization's notices of no plan."""
+    """``ORG#<org_id>`` / ``NOTIFIED``: earlier versions' once keys of the organization's notices of
+    no plan (checked, no longer added to: it grew by a key a week and a key a scheduled report)."""
 
     notices_sent = UnicodeSetAttribute(null=True)
+
+
+class NoticeSent(LicensingItem):
+    """``ORG#<org_id>`` / ``NOTIFIED#<once key>``: a notice of no plan that the organization was sent."""
+
+    once_key = UnicodeAttribute()
 
 
 class NoticeRecord(LicensingItem):
@@ -131,12 +148,10 @@ def record_once(notice: Notice, lease_until: datetime) -> bool:
                         condition=PlanRecord.pk.exists() & ~PlanRecord.notices_sent.contains(key),
                     )
                 else:
-                    guard = NoticeGuard(*org_notices_guard_key(notice.org_id))
-                    transaction.update(
-                        guard,
-                        actions=[NoticeGuard.notices_sent.add({key})],
-                        condition=~NoticeGuard.notices_sent.contains(key),
-                    )
+                    sent = NoticeSent(*org_notice_once_key(notice.org_id, key), once_key=key)
+                    transaction.save(sent, condition=NoticeSent.pk.does_not_exist())
+                    pk, sk = org_notices_guard_key(notice.org_id)
+                    transaction.condition_check(NoticeGuard, pk, sk, condition=~NoticeGuard.notices_sent.contains(key))
                 transaction.save(_record(notice, *_listing_key(notice)), condition=NoticeRecord.pk.does_not_exist())
                 transaction.save(outbox)
         except TransactWriteError as error:
