@@ -158,3 +158,23 @@ def test_a_notice_is_stored_once_and_the_outbox_leases_it(ports: Ports) -> None:
     notices.finish(notice.notice_id)
     gone = [p for p in notices.claim_pending(later + timedelta(minutes=5), timedelta(minutes=1))]
     assert notice.notice_id not in {p.notice.notice_id for p in gone}
+
+
+@pytest.mark.parametrize("plan_type", [PlanType.SEATS, PlanType.MAU, PlanType.MAUC])
+def test_a_group_commits_every_fresh_user_and_reports_the_stale_ones(ports: Ports, plan_type: PlanType) -> None:
+    plan = new_plan(ports, plan_type)
+    users = [f"u{n:03d}" for n in range(150)]  # more than one transaction holds
+    ann = PlanUser(plan.plan_id, users[0]).apply(plan, login(30, "first"))
+    assert ports.plan_users.commit(plan, ann, NOW) is CommitResult.COMMITTED  # another writer, first
+    changes = [PlanUser(plan.plan_id, user).apply(plan, login(20, user)) for user in users]
+    result = ports.plan_users.commit_groups(plan, changes, NOW)
+    assert result.stale == (users[0],)  # decided on version 0, which it no longer is
+    assert sorted(result.committed) == users[1:]
+    assert result.conflicted == ()
+    loaded = ports.plan_users.load([(plan.plan_id, user) for user in users], consistent=True)
+    assert all(loaded[(plan.plan_id, user)].version == 1 for user in users)
+    totals = ports.plans.totals(plan)
+    if plan_type is PlanType.SEATS:
+        assert totals.seats_in_use == 150
+    else:
+        assert sum(m.active_users for m in totals.months.values()) == 150

@@ -7,7 +7,8 @@ contract against these and against DynamoDB Local.
 Hooks for the tests, each a plain list or set the test fills:
 - ``MemoryPlanUsers.before_commit``: callables run at the start of a commit, before its conditions
   are checked (another writer interleaves there);
-- ``MemoryPlanUsers.conflicts``: how many commits to refuse as if another transaction held an item;
+- ``MemoryPlanUsers.conflicts``: how many commits to refuse as if another transaction held an item
+  (a single commit reports it as a changed version, as the store does; a group as a conflict);
 - ``MemoryPublisher.failing``: channels (``sns``, ``bus``) that refuse every notice.
 """
 
@@ -31,7 +32,16 @@ from license_usage.domain.notifications import Notice
 from license_usage.domain.plan_user import Change, PlanUser, Tally
 from license_usage.domain.plans import Enforcement, Plan
 from license_usage.domain.timestamps import format_utc
-from license_usage.usecases.ports import CommitResult, Outbox, Pending, Ports, PublishFailed, Stored, UserKey
+from license_usage.usecases.ports import (
+    CommitResult,
+    GroupResult,
+    Outbox,
+    Pending,
+    Ports,
+    PublishFailed,
+    Stored,
+    UserKey,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -77,6 +87,22 @@ class MemoryPlanUsers:
                 self.audits.append((plan.plan_id, change.after.user_id, audit))
             self.commits += 1
             return CommitResult.COMMITTED
+
+    def commit_groups(self, plan: Plan, changes: Sequence[Change], now: datetime) -> GroupResult:
+        """Each change as its own commit (the store groups them; every condition is the same)."""
+        committed, stale, conflicted = [], [], []
+        for change in changes:
+            user_id = change.after.user_id
+            with self.lock:
+                conflict = self.conflicts > 0
+                self.conflicts -= conflict
+            if conflict:  # another transaction was writing one of its items: nothing written
+                conflicted.append(user_id)
+            elif self.commit(plan, change, now) is CommitResult.COMMITTED:
+                committed.append(user_id)
+            else:
+                stale.append(user_id)
+        return GroupResult(tuple(committed), tuple(stale), tuple(conflicted))
 
 
 class MemoryEvents:

@@ -60,7 +60,7 @@ def test_a_user_that_keeps_changing_is_a_retryable_conflict_and_commits_nothing(
     monkeypatch.setattr(counting, "BACKOFF_SECONDS", 0.0)
     memory = memory_ports()
     plan = new_plan(memory, "org-c", PlanType.MAU)
-    memory.plan_users.conflicts = counting.ATTEMPTS
+    memory.plan_users.conflicts = 1 + counting.ATTEMPTS  # the group's commit, then each of one action
     with pytest.raises(ConsumptionConflict):
         count(memory.ports, "org-c", [Counting(plan, "ann", login(10, "a"))], NOW)
     assert memory.plan_users.users == {}

@@ -11,7 +11,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from license_usage.domain.consumption import PlanCounters, is_over_amount
-from license_usage.domain.plan_user import Action, Change, action_of_event, day_of, plans_consumed_by
+from license_usage.domain.plan_user import (
+    Action,
+    Change,
+    PlanUser,
+    SeatStep,
+    Tally,
+    action_of_event,
+    day_of,
+    plans_consumed_by,
+)
 from license_usage.domain.plans import Plan
 
 if TYPE_CHECKING:
@@ -95,6 +104,55 @@ def days_of(change: Change) -> set[str]:
     if change.denied is not None:
         days.add(day_of(change.denied.order_key))
     return days
+
+
+def combined(changes: Sequence[Change], after: PlanUser) -> Change:
+    """One change with the effect of ``changes`` applied one after the other to one user (each
+    decided on the state the one before left; ``after``: the state after the last): committed
+    as one, conditioned on the version the first was decided on. Seat steps added then removed
+    cancel out; tallies add up."""
+    first = changes[0]
+    added: dict[SeatStep, None] = {}
+    removed: dict[SeatStep, None] = {}
+    days: dict[str, Tally] = {}
+    months: dict[str, Tally] = {}
+    for change in changes:
+        for step in change.steps_removed:
+            if step in added:
+                del added[step]
+            else:
+                removed[step] = None
+        for step in change.steps_added:
+            if step in removed:
+                del removed[step]
+            else:
+                added[step] = None
+        for day, tally in change.days.items():
+            days[day] = _plus(days.get(day), tally)
+        for month, tally in change.months.items():
+            months[month] = _plus(months.get(month), tally)
+    return Change(
+        before=first.before,
+        after=after,
+        seats_delta=sum(change.seats_delta for change in changes),
+        steps_added=tuple(added),
+        steps_removed=tuple(removed),
+        days={day: tally for day, tally in days.items() if not tally.is_zero},
+        months={month: tally for month, tally in months.items() if not tally.is_zero},
+        denied=next((change.denied for change in reversed(changes) if change.denied is not None), None),
+    )
+
+
+def _plus(left: Tally | None, right: Tally) -> Tally:
+    if left is None:
+        return right
+    return Tally(
+        left.active_users + right.active_users,
+        left.credits_used + right.credits_used,
+        left.seats_taken + right.seats_taken,
+        left.seats_released + right.seats_released,
+        left.seat_changes + right.seat_changes,
+    )
 
 
 def flag_change(plan: Plan, counters: PlanCounters, now: datetime) -> FlagChange | None:

@@ -32,27 +32,24 @@ class DirtyDay:
     marked_at: datetime | None = None  # last written (an unclaimed mark is not rewritten)
 
 
-def _needs_mark(key: tuple[str, str]) -> bool:
-    try:
-        mark = DirtyDayRecord.get(*key, consistent_read=True)
-    except DirtyDayRecord.DoesNotExist:
-        return True
-    # Not claimed yet: the rollup that claims it reads the day after this read, so after the
-    # writes that preceded it. Claimed: that rollup may have read the day already.
-    return mark.claimed is not None
+def _needing_marks(keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The keys whose day needs a mark: none yet, or one a rollup has claimed. Not claimed yet:
+    the rollup that claims it reads the day after this read, so after the writes that preceded
+    it. Claimed: that rollup may have read the day already. One consistent BatchGet for them all."""
+    found = {(record.pk, record.sk): record for record in DirtyDayRecord.batch_get(keys, consistent_read=True)}
+    return [key for key in keys if key not in found or found[key].claimed is not None]
 
 
 def mark_days_dirty(org_id: str, days: Iterable[str], now: datetime) -> None:
     """Call after writing the days' events: makes sure a rollup reads those days again. A read
-    spares the write while the day's mark still waits for its rollup (most batches)."""
-    for day in sorted(set(days)):
-        key = dirty_day_key(org_id, day)
-        if not _needs_mark(key):
-            continue
+    (one BatchGet for every day) spares the write while the day's mark still waits for its rollup
+    (most batches)."""
+    day_of_key = {dirty_day_key(org_id, day): day for day in sorted(set(days))}
+    for key in _needing_marks(list(day_of_key)) if day_of_key else []:
         DirtyDayRecord(*key).update(
             actions=[
                 DirtyDayRecord.org_id.set(org_id),
-                DirtyDayRecord.day.set(day),
+                DirtyDayRecord.day.set(day_of_key[key]),
                 DirtyDayRecord.marks.add(1),
                 DirtyDayRecord.marked_at.set(format_utc(now)),
             ]

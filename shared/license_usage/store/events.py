@@ -6,7 +6,6 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import cache
 from heapq import merge
 from typing import Any
 
@@ -15,17 +14,16 @@ from botocore.exceptions import ClientError
 from license_usage.domain.directory import DirectoryChange, lifecycle_change
 from license_usage.domain.events import DIRECTORY_EVENT_TYPES, UsageEvent
 from license_usage.domain.timestamps import format_utc, parse_rfc3339, utc_day
+from license_usage.store.io import io_pool
 from license_usage.store.keys import DAY_SHARDS, day_partition, day_partitions, directory_day_partition, event_key
 from license_usage.store.pages import Page, decode_state, encode_state
 from license_usage.store.tables import EventRecord
 
-# Conditional puts cannot be batched, so a batch's puts run side by side.
-_WRITE_THREADS = 16
 
-
-@cache
 def writer_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=_WRITE_THREADS, thread_name_prefix="event-writer")
+    """Conditional puts cannot be batched, so a batch's puts run side by side, on the process's
+    one pool of I/O threads (store/io.py)."""
+    return io_pool()
 
 
 def event_record(event: UsageEvent) -> EventRecord:

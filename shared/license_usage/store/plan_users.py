@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from heapq import merge
@@ -315,6 +316,101 @@ def commit(plan: Plan, change: Change, now: datetime, audit: LicensingItem | Non
             return CommitOutcome.SEAT_LIMIT
         raise
     return CommitOutcome.COMMITTED
+
+
+@dataclass(frozen=True)
+class GroupOutcome:
+    """What ``commit_group`` did: all of it, or nothing and why."""
+
+    committed: bool
+    stale: tuple[str, ...] = ()  # users whose version changed since they were read
+    conflict: bool = False  # another transaction was writing one of the items: nothing was written
+
+
+GROUP_ITEMS = 100  # TransactWriteItems' limit
+GROUP_BYTES = 3_000_000  # under its 4 MB, with room for the request's own overhead
+
+
+def group_items(change: Change) -> int:
+    """How many of a transaction's items a change takes in a group (the tallies and seats apart)."""
+    parts = max(len(change.after.mark_parts) - 1, 0)
+    return 1 + len(change.steps_added) + len(change.steps_removed) + parts
+
+
+def _summed(tallies: Iterable[Tally]) -> Tally:
+    fields = {name: 0 for name in _TALLY_FIELDS}
+    for tally in tallies:
+        for name in _TALLY_FIELDS:
+            fields[name] += getattr(tally, name)
+    return Tally(**fields)
+
+
+def commit_group(plan: Plan, changes: Sequence[Change], now: datetime) -> GroupOutcome:
+    """Write the changes of several users of one plan without a hard limit (each user once, each
+    change conditioned on the version it was decided on) in one transaction, their tallies and
+    seats in use added up once, on the shard of the group's first user (readers add up every
+    shard). All or nothing: a failed condition says which users were stale."""
+    if plan.enforcement is Enforcement.HARD:
+        raise ValueError("a hard limit's seats are committed one change at a time")
+    licensing = LicensingItem.Meta.table_name
+    events = EventRecord.Meta.table_name
+    items: list[dict[str, Any]] = []
+    owners: list[str | None] = []  # the user whose condition an item carries, by index
+    days: dict[str, list[Tally]] = {}
+    months: dict[str, list[Tally]] = {}
+    for change in changes:
+        user_id = change.after.user_id
+        items.append(_user_update(change, licensing))
+        owners.append(user_id)
+        for step in change.steps_added:
+            items.append({"Put": {"TableName": events, "Item": _step_entry(plan, user_id, step, now).serialize()}})
+        for step in change.steps_removed:
+            pk = event_key(plan.org_id, _activity_id(plan.plan_id, user_id, step.activity_type, step.mark))
+            items.append({"Delete": {"TableName": events, "Key": {"pk": {"S": pk}}}})
+        items.extend(_part_writes(change, licensing))
+        owners.extend([None] * (len(items) - len(owners)))
+        for day, tally in change.days.items():
+            days.setdefault(day, []).append(tally)
+        for month, tally in change.months.items():
+            months.setdefault(month, []).append(tally)
+    shard = user_shard(changes[0].after.user_id)
+    seats = sum(change.seats_delta for change in changes)
+    if seats:
+        items.append(
+            {
+                "Update": {
+                    "TableName": licensing,
+                    "Key": _key(*shard_counter_key(plan.plan_id, shard)),
+                    "UpdateExpression": "ADD seats_in_use :delta",
+                    "ExpressionAttributeValues": {":delta": {"N": str(seats)}},
+                }
+            }
+        )
+    for day, tallies in sorted(days.items()):
+        total = _summed(tallies)
+        if not total.is_zero:
+            items.append(_tally_update(day_key(plan.plan_id, day, shard), total, licensing))
+    for month, tallies in sorted(months.items()):
+        total = _summed(tallies)
+        if not total.is_zero:
+            items.append(_tally_update(month_key(plan.plan_id, month, shard), total, licensing))
+    try:
+        transaction_connection().client.transact_write_items(TransactItems=items, ClientRequestToken=request_token())
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+            raise
+        reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+        stale = tuple(
+            owner
+            for owner, reason in zip(owners, reasons, strict=False)
+            if owner is not None and reason == "ConditionalCheckFailed"
+        )
+        if stale:
+            return GroupOutcome(False, stale=stale)
+        if "TransactionConflict" in reasons:
+            return GroupOutcome(False, conflict=True)
+        raise
+    return GroupOutcome(True)
 
 
 # ---------------------------------------------------------------------- what the rollup settles

@@ -5,6 +5,8 @@ audit entry of an API seat call) is imported on first use, so a cold start pays 
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -19,8 +21,10 @@ from license_usage.domain.events import UsageEvent
 from license_usage.domain.plan_user import Change, PlanUser
 from license_usage.domain.plans import Plan
 from license_usage.store import dirty_days, events, plan_users, plans
+from license_usage.store.io import io_pool
 from license_usage.usecases.ports import (
     CommitResult,
+    GroupResult,
     Outbox,
     Pending,
     Ports,
@@ -56,6 +60,57 @@ def _seat_audit(plan: Plan, user_id: str, audit: SeatAudit, now: datetime) -> Li
     )
 
 
+def _change_bytes(change: Change) -> int:
+    """A generous estimate of what a change weighs in a transaction (its user's item dominates)."""
+    marks = sum(len(mark.order_key) + len(mark.source) + 24 for mark in change.after.marks)
+    return 2_000 + marks + 1_000 * plan_users.group_items(change)
+
+
+def _groups(changes: Sequence[Change]) -> list[list[Change]]:
+    """Consecutive changes in transactions of at most GROUP_ITEMS items and GROUP_BYTES bytes,
+    keeping room for the group's tallies (one per day and month it touches) and seats."""
+    groups: list[list[Change]] = []
+    current: list[Change] = []
+    items = size = 0
+    keys: set[str] = set()
+    for change in changes:
+        more = plan_users.group_items(change)
+        new_keys = keys | set(change.days) | set(change.months)
+        weight = _change_bytes(change)
+        if current and (
+            items + more + len(new_keys) + 1 > plan_users.GROUP_ITEMS or size + weight > plan_users.GROUP_BYTES
+        ):
+            groups.append(current)
+            current, items, size, new_keys = [], 0, 0, set(change.days) | set(change.months)
+        current.append(change)
+        items, size, keys = items + more, size + weight, new_keys
+    if current:
+        groups.append(current)
+    return groups
+
+
+GROUP_ATTEMPTS = 4
+CONFLICT_BACKOFF_SECONDS = 0.01
+
+
+def _commit_until_done(plan: Plan, group: list[Change], now: datetime) -> GroupResult:
+    """One group: its stale users out, the rest again; a conflict again after a short random wait."""
+    pending: list[Change] = group
+    stale: list[str] = []
+    for attempt in range(GROUP_ATTEMPTS):
+        if not pending:
+            break
+        outcome = plan_users.commit_group(plan, pending, now)
+        if outcome.committed:
+            return GroupResult(tuple(c.after.user_id for c in pending), tuple(stale))
+        if outcome.stale:
+            stale += outcome.stale
+            pending = [c for c in pending if c.after.user_id not in outcome.stale]
+        else:
+            time.sleep(random.uniform(0, CONFLICT_BACKOFF_SECONDS * 2**attempt))  # noqa: S311 (jitter)
+    return GroupResult((), tuple(stale), tuple(c.after.user_id for c in pending))
+
+
 class DynamoPlanUsers:
     def load(self, keys: Collection[UserKey], *, consistent: bool = False) -> dict[UserKey, PlanUser]:
         return plan_users.load_plan_users(keys, consistent=consistent)
@@ -63,6 +118,14 @@ class DynamoPlanUsers:
     def commit(self, plan: Plan, change: Change, now: datetime, audit: SeatAudit | None = None) -> CommitResult:
         entry = _seat_audit(plan, change.after.user_id, audit, now) if audit is not None else None
         return _RESULTS[plan_users.commit(plan, change, now, entry)]
+
+    def commit_groups(self, plan: Plan, changes: Sequence[Change], now: datetime) -> GroupResult:
+        results = list(io_pool().map(lambda group: _commit_until_done(plan, group, now), _groups(changes)))
+        return GroupResult(
+            tuple(user for r in results for user in r.committed),
+            tuple(user for r in results for user in r.stale),
+            tuple(user for r in results for user in r.conflicted),
+        )
 
 
 class DynamoEvents:
@@ -187,5 +250,5 @@ def dynamo_ports() -> Ports:
         dirty_days=DynamoDirtyDays(),
         users=DynamoUsers(),
         outbox=dynamo_outbox(),
-        io=PoolRunner(events.writer_pool),
+        io=PoolRunner(io_pool),
     )

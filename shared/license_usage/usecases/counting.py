@@ -22,7 +22,15 @@ from datetime import datetime, timedelta
 from aws_lambda_powertools import Logger
 
 from license_usage.domain.consumption import PlanCounters
-from license_usage.domain.counting import Counting, FlagChange, Outcome, days_of, flag_change, notices_after
+from license_usage.domain.counting import (
+    Counting,
+    FlagChange,
+    Outcome,
+    combined,
+    days_of,
+    flag_change,
+    notices_after,
+)
 from license_usage.domain.events import MAX_FUTURE_SKEW
 from license_usage.domain.notifications import Notice
 from license_usage.domain.plan_user import (
@@ -38,7 +46,7 @@ from license_usage.domain.plan_user import (
 from license_usage.domain.plans import Enforcement, Plan, PlanType
 from license_usage.observability import record_seat_denials
 from license_usage.usecases.outbox import deliver
-from license_usage.usecases.ports import CommitResult, Ports
+from license_usage.usecases.ports import CommitResult, Ports, UserKey
 
 logger = Logger(child=True)
 
@@ -118,6 +126,35 @@ def _settle(
     raise ConsumptionConflict(f"The consumption of {user.user_id} in plan {plan.plan_id} kept changing; retry.")
 
 
+def _groupable(counting: Counting) -> bool:
+    """An action decided without evidence on a plan without a hard limit, and no API call's audit:
+    committed with other users' changes in one transaction."""
+    plan = counting.plan
+    hard = plan.enforcement is Enforcement.HARD
+    return not hard and counting.audit is None and not _may_need_evidence(counting)
+
+
+def _decide_together(
+    countings: Iterable[Counting], states: dict[UserKey, PlanUser]
+) -> dict[str, tuple[Plan, list[Change]]]:
+    """Per plan: each user's actions in time order on the state read (pure), one combined change
+    per user whose state they change."""
+    work: dict[UserKey, list[Counting]] = defaultdict(list)
+    for counting in countings:
+        work[counting.key].append(counting)
+    decided: dict[str, tuple[Plan, list[Change]]] = {}
+    for key, user_countings in work.items():
+        plan, state, changes = user_countings[0].plan, states[key], []
+        for counting in sorted(user_countings, key=lambda c: c.action):
+            change = state.apply(plan, counting.action)
+            if not change.is_empty:
+                changes.append(change)
+            state = change.after
+        if changes:
+            decided.setdefault(plan.plan_id, (plan, []))[1].append(combined(changes, state))
+    return decided
+
+
 def _lanes(countings: Iterable[Counting]) -> list[list[Counting]]:
     """Users are independent of each other, so their actions run side by side, each user's in time
     order. Under a hard seat limit users compete for seats: there a plan's actions run in time
@@ -165,6 +202,22 @@ def count(
         waiting |= {now.date().isoformat(), (now - timedelta(days=1)).date().isoformat()}
     search = _Search(ports, org_id, frozenset(waiting), now)
 
+    # Users whose actions need no evidence, on plans without a hard limit: decided together, and
+    # committed a plan's users at a time, in as few transactions as the store allows.
+    together = [c for c in countings if _groupable(c)]
+    alone_keys = {c.key for c in countings if not _groupable(c)}
+    together = [c for c in together if c.key not in alone_keys]
+    committed: list[tuple[Plan, Change]] = []
+    again: set[UserKey] = set()
+    for plan, changes in _decide_together(together, states).values():
+        result = ports.plan_users.commit_groups(plan, changes, now)
+        done = set(result.committed)
+        committed += [(plan, change) for change in changes if change.after.user_id in done]
+        again |= {(plan.plan_id, user_id) for user_id in (*result.stale, *result.conflicted)}
+    if again:  # another writer changed them: read again, then one action at a time
+        states.update(ports.plan_users.load(again, consistent=True))
+    alone = [c for c in countings if c.key in alone_keys or c.key in again]
+
     def run(lane: list[Counting]) -> list[tuple[Plan, Change]]:
         done = []
         for counting in lane:
@@ -172,7 +225,7 @@ def count(
             done += [(counting.plan, change) for change in changes]
         return done
 
-    committed = [item for changes in ports.io.map(run, _lanes(countings)) for item in changes]
+    committed += [item for changes in ports.io.map(run, _lanes(alone)) for item in changes]
     days: set[str] = set()
     refused: dict[str, list[str]] = defaultdict(list)
     changed: dict[str, Plan] = {plan.plan_id: plan for plan in totals_of}

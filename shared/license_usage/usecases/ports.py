@@ -34,6 +34,16 @@ class CommitResult(StrEnum):
 
 
 @dataclass(frozen=True)
+class GroupResult:
+    """What ``commit_groups`` did with each user's change: committed, stale (another writer changed
+    the user since it was read: read again and decide again) or not written for conflicts."""
+
+    committed: tuple[str, ...] = ()
+    stale: tuple[str, ...] = ()
+    conflicted: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Stored:
     """One event of a batch once stored: ``new`` when stored now; ``as_stored`` is the event as
     the table holds it (a duplicate keeps its first version), None for a duplicate that raced."""
@@ -58,6 +68,12 @@ class PlanUserStore(Protocol):
     def load(self, keys: Collection[UserKey], *, consistent: bool = False) -> dict[UserKey, PlanUser]: ...
 
     def commit(self, plan: Plan, change: Change, now: datetime, audit: SeatAudit | None = None) -> CommitResult: ...
+
+    def commit_groups(self, plan: Plan, changes: Sequence[Change], now: datetime) -> GroupResult:
+        """A plan without a hard limit: each user's one change (each user once), conditioned on
+        the version it was decided on, in as few transactions as the store allows, their tallies
+        added up."""
+        ...
 
 
 class EventStore(Protocol):
