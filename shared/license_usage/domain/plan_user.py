@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from operator import attrgetter
 
 from license_usage.domain.directory import ORDER_KEY_BYTES, STORED_ID_BYTES, DirectoryChange, state_before
@@ -153,12 +154,22 @@ def seat_periods(marks: Iterable[Mark]) -> tuple[SeatPeriod, ...]:
     an event giving one of the plan's roles takes a seat when the user holds none; a release
     (deactivation, deletion, admin release) or an event leaving none of the roles frees it. A
     denied claim takes none. (A plan that assigns by role is given no login marks.)"""
+    return _periods_in_order(sorted(marks, key=_mark_order))
+
+
+def _periods_in_order(marks: Iterable[Mark]) -> tuple[SeatPeriod, ...]:
+    """``seat_periods`` of marks already in time order (kinds compared by identity: a user's
+    history may hold tens of thousands of marks, and each decision reads them all)."""
     periods: list[SeatPeriod] = []
     held_from: Mark | None = None
-    for mark in sorted(marks, key=_mark_order):
-        if mark.kind in TAKING and held_from is None:
-            held_from = mark
-        elif mark.kind in FREEING and held_from is not None:
+    login, claim, gain = MarkKind.LOGIN, MarkKind.CLAIM, MarkKind.ROLE_GAIN
+    release, loss = MarkKind.RELEASE, MarkKind.ROLE_LOSS
+    for mark in marks:
+        kind = mark.kind
+        if held_from is None:
+            if kind is login or kind is claim or kind is gain:
+                held_from = mark
+        elif kind is release or kind is loss:
             periods.append(SeatPeriod(held_from, mark))
             held_from = None
     if held_from is not None:
@@ -166,27 +177,34 @@ def seat_periods(marks: Iterable[Mark]) -> tuple[SeatPeriod, ...]:
     return tuple(periods)
 
 
-def _steps(periods: Iterable[SeatPeriod]) -> set[SeatStep]:
-    steps = set()
+def _step_keys(periods: Iterable[SeatPeriod]) -> dict[tuple[str, MarkKind, str, bool], SeatStep]:
+    """The seat steps of ``periods`` by what makes a step equal to another (its mark, and whether it
+    takes the seat), so that two decisions' steps compare by hashing plain tuples."""
+    steps = {}
     for period in periods:
-        steps.add(SeatStep(period.start, taking=True))
+        start = period.start
+        steps[(start.order_key, start.kind, start.source, True)] = SeatStep(start, taking=True)
         if period.end is not None:
-            steps.add(SeatStep(period.end, taking=False))
+            end = period.end
+            steps[(end.order_key, end.kind, end.source, False)] = SeatStep(end, taking=False)
     return steps
 
 
-_ALWAYS_KEPT = frozenset(
-    {MarkKind.RELEASE, MarkKind.DENIED, MarkKind.ROLE_GAIN, MarkKind.ROLE_LOSS, MarkKind.FIRST_LOGIN}
-)
+def _with(marks: Iterable[Mark], added: Iterable[Mark]) -> list[Mark]:
+    """``marks`` and ``added`` in time order, each mark once (the marks kept are sorted already, so
+    this costs a pass over them, not a sort)."""
+    merged = sorted([*marks, *added], key=_mark_order)
+    keys = list(map(_mark_order, merged))
+    return [mark for mark, key, previous in zip(merged, keys, [None, *keys], strict=False) if key != previous]
 
 
-def _kept_marks(marks: Iterable[Mark]) -> tuple[Mark, ...]:
-    """What must be remembered: every release, denial and role event (role events are few, and
-    each decides the seat from its instant on), and the logins and claims that start a seat period
-    (a later login of a stretch that already has a seat decides nothing)."""
-    marks = set(marks)
-    starts = {period.start for period in seat_periods(marks)}
-    return tuple(sorted((m for m in marks if m.kind in _ALWAYS_KEPT or m in starts), key=_mark_order))
+def _kept_marks(ordered: Sequence[Mark]) -> tuple[Mark, ...]:
+    """What must be remembered of ``ordered`` (in time order, each mark once): every release,
+    denial and role event (each decides the seat from its instant on), and the logins and claims
+    that start a seat period (a later login of a stretch that already has a seat decides nothing)."""
+    starts = {id(period.start) for period in _periods_in_order(ordered)}
+    login, claim = MarkKind.LOGIN, MarkKind.CLAIM
+    return tuple(m for m in ordered if (m.kind is not login and m.kind is not claim) or id(m) in starts)
 
 
 # ---------------------------------------------------------------------- how the marks are kept
@@ -420,7 +438,7 @@ class PlanUser:
 
     # ------------------------------------------------------------------ what follows from it
 
-    @property
+    @cached_property
     def periods(self) -> tuple[SeatPeriod, ...]:
         return seat_periods(self.marks)
 
@@ -530,10 +548,10 @@ class PlanUser:
                 return Change(self, replace(self, last_login=latest))
             kept = (*(m for m in self.marks if m.kind is not MarkKind.FIRST_LOGIN), action.mark(MarkKind.FIRST_LOGIN))
             return Change(self, replace(self, marks=tuple(sorted(kept, key=_mark_order)), last_login=latest))
-        added = {action.mark()}
+        added = [action.mark()]
         if later_login is not None:
-            added.add(Mark(later_login, MarkKind.LOGIN))
-        marks = _kept_marks({*self.marks, *added})
+            added.append(Mark(later_login, MarkKind.LOGIN))
+        marks = _kept_marks(_with(self.marks, added))
         last = self.last_login
         if action.kind is ActionKind.LOGIN:
             last = max(filter(None, (last, action.order_key)))
@@ -541,10 +559,11 @@ class PlanUser:
         delta = int(after.holds_seat) - int(self.holds_seat)
         if delta > 0 and plan.enforcement is Enforcement.HARD and not seat_free:
             denied = action.mark(MarkKind.DENIED)
-            return Change(self, replace(self, marks=_kept_marks({*self.marks, denied}), last_login=last), denied=denied)
-        before_steps, after_steps = _steps(self.periods), _steps(after.periods)
-        steps_added = tuple(sorted(after_steps - before_steps))
-        steps_removed = tuple(sorted(before_steps - after_steps))
+            refused = _kept_marks(_with(self.marks, [denied]))
+            return Change(self, replace(self, marks=refused, last_login=last), denied=denied)
+        before_steps, after_steps = _step_keys(self.periods), _step_keys(after.periods)
+        steps_added = tuple(sorted(step for key, step in after_steps.items() if key not in before_steps))
+        steps_removed = tuple(sorted(step for key, step in before_steps.items() if key not in after_steps))
         days: dict[str, Tally] = {}
         for steps, sign in ((steps_added, 1), (steps_removed, -1)):
             for step in steps:
