@@ -79,7 +79,7 @@ def test_a_plan_at_its_longest_with_every_once_key_and_its_audit_entry_stay_unde
     save_new_plan(plan, 0, Principal(Role.VENDOR_ADMIN, None, subject), NOW)
 
     months = [(NOW.replace(day=1) + timedelta(days=31 * n)).strftime("%Y-%m") for n in range(MONTHS)]
-    usage = [(NoticeKind.USAGE_THRESHOLD, t) for t in plan.notify_at]
+    usage: list[tuple[NoticeKind, int | None]] = [(NoticeKind.USAGE_THRESHOLD, t) for t in plan.notify_at]
     usage += [(k, None) for k in (NoticeKind.USAGE_OVERDRAFT, NoticeKind.USAGE_HARD_LIMIT)]
     usage += [(NoticeKind.USAGE_FORECAST_EXHAUSTION, None)]
     notices = [Notice(org_id, kind, plan.plan_id, t, NOW, "s", "m", period=m) for m in months for kind, t in usage]
