@@ -16,6 +16,7 @@ import pytest
 
 from license_usage.domain.consumption import DayCounts, MonthCounts, PlanCounters
 from license_usage.domain.insights import (
+    MAX_DIGEST_ITEMS,
     AdoptionInput,
     CreditsInput,
     CreditsOverYear,
@@ -971,6 +972,26 @@ def test_digest_sends_new_warning_and_critical_items_once() -> None:
     changed = renewal_sizing(renewal(figures=SeatsPeak(200)), utc(2026, 12, 9))
     assert changed is not None
     assert digest_items([*items, changed], sent) == [changed]  # a changed item is new
+
+
+def test_a_digest_names_at_most_its_cap_critical_first_and_the_rest_go_the_next_week() -> None:
+    """An organization with many plans: one notice never outgrows SNS's 256 KB message."""
+    critical, warning = next(i for i in sample_items() if i.severity is Severity.CRITICAL), next(
+        i for i in sample_items() if i.severity is Severity.WARNING
+    )
+    items = [replace(warning, id=f"w{n:03d}", plan_id=f"pln_{n:016x}", detail="x" * 4000) for n in range(60)]
+    items += [replace(critical, id=f"c{n:03d}", plan_id=f"pln_{n + 100:016x}") for n in range(5)]
+    first = digest_items(items, sent_ids=[])
+    assert len(first) == MAX_DIGEST_ITEMS
+    assert [i.severity for i in first[:5]] == [Severity.CRITICAL] * 5
+    notice = digest_notice("acme", first, utc(2026, 12, 7))
+    assert len(notice.message.encode()) < 256 * 1024
+    kept = digest_ids_kept(items, [], first)
+    second = digest_items(items, kept)
+    assert len(second) == MAX_DIGEST_ITEMS
+    assert not {i.id for i in second} & kept
+    third = digest_items(items, digest_ids_kept(items, kept, second))
+    assert len(third) == len(items) - 2 * MAX_DIGEST_ITEMS
 
 
 def test_every_item_is_json_without_floats() -> None:

@@ -774,12 +774,18 @@ def order_insights(items: Iterable[Insight]) -> list[Insight]:
     return sorted(items, key=lambda i: (_SEVERITY_ORDER[i.severity], _KIND_ORDER[i.kind], i.plan_id or "", i.id))
 
 
+# One digest names at most this many items (an item's lines are at most about 5 KB), so the notice
+# stays far below SNS's 256 KB and DynamoDB's 400 KB; the rest, not remembered as sent, go next week.
+MAX_DIGEST_ITEMS = 25
+
+
 def digest_items(items: Iterable[Insight], sent_ids: Iterable[str]) -> list[Insight]:
     """SPEC §7 ``insights.digest``: the warning and critical items whose id was not sent before
-    (an item that changed has a new id, so it is sent again; info items never are)."""
+    (an item that changed has a new id, so it is sent again; info items never are), in the
+    insights' order (critical first), at most ``MAX_DIGEST_ITEMS`` of them."""
     sent = set(sent_ids)
     due = [i for i in items if i.severity in (Severity.WARNING, Severity.CRITICAL) and i.id not in sent]
-    return order_insights(due)
+    return order_insights(due)[:MAX_DIGEST_ITEMS]
 
 
 def digest_ids_kept(items: Iterable[Insight], sent_ids: Iterable[str], due: Iterable[Insight]) -> frozenset[str]:
