@@ -62,6 +62,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = [item for _, item in sorted(enumerate(items), key=order)]
 
 
+# Each test file's wall time, from its first test's start to its last one's end, and the process
+# that ran it (under xdist the reports reach the controller with their times and worker).
+FILE_TIMES: dict[str, list[Any]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    path = report.nodeid.split("::", 1)[0]
+    node = getattr(report, "node", None)  # set by xdist on the controller
+    worker = str(node.gateway.id) if node is not None else "main"
+    seen = FILE_TIMES.setdefault(path, [report.start, report.stop, worker])
+    seen[0], seen[1] = min(seen[0], report.start), max(seen[1], report.stop)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """With ``--durations``: the slowest files' wall times and when they ran (docs/testing.md)."""
+    if not terminalreporter.config.getoption("durations") or not FILE_TIMES:
+        return
+    began = min(start for start, _, _ in FILE_TIMES.values())
+    terminalreporter.write_sep("=", "slowest files (wall time; when, from the first test's start)")
+    slowest = sorted(FILE_TIMES.items(), key=lambda item: item[1][0] - item[1][1])
+    for path, (start, stop, worker) in slowest[:15]:
+        terminalreporter.write_line(
+            f"{stop - start:7.1f}s  {worker:>4}  {start - began:6.0f}s-{stop - began:4.0f}s  {path}"
+        )
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """The warm workers of scheduled runs (tests.support.WarmRuns) end with the session."""
     WARM_RUNS.stop()
