@@ -14,15 +14,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from license_usage.domain.timestamps import parse_rfc3339
 from license_usage.observability import metrics
+from license_usage.store.ports import dynamo_ports
 from license_usage.usecases.rollups import run_monthly_rollup
 
 logger = Logger()
+PORTS = dynamo_ports()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 @event_source(data_class=EventBridgeEvent)
 def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
-    report = run_monthly_rollup(parse_rfc3339(event.time))
+    report = run_monthly_rollup(parse_rfc3339(event.time), PORTS)
     logger.info("monthly rollup", extra=report.counts())
     return asdict(report)

@@ -16,8 +16,6 @@ from datetime import datetime
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
-from license_usage.domain.rollups import rollup_lag_seconds
-
 logger = Logger(child=True)
 
 # The template sets it; the fallback keeps in-process callers (tests, benches) from failing when
@@ -53,6 +51,9 @@ def record_seat_denials(refused: int) -> None:
 def record_rollup_lag(now: datetime, marked_at: Iterable[datetime | None]) -> float | None:
     """For one rollup run: how late it settled the oldest dirty-day mark it settled, in seconds
     (``domain.rollups.rollup_lag_seconds``; None, and nothing recorded, when it settled none)."""
+    # Imported here: only the rollups record it, and every function's cold start imports this module.
+    from license_usage.domain.rollups import rollup_lag_seconds
+
     lag = rollup_lag_seconds(now, (mark for mark in marked_at if mark is not None))
     if lag is not None:
         _add("RollupLagSeconds", MetricUnit.Seconds, lag)

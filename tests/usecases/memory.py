@@ -144,6 +144,14 @@ class MemoryEvents:
             ]
         return min(found, default=None)
 
+    def consuming_events(self, org_id: str, day: str) -> list[UsageEvent]:
+        types = {"user.login", "user.deactivated", "user.deleted", "user.created", "user.roles_changed"}
+        with self.lock:
+            return sorted(
+                (e for (org, _), e in self.events.items() if org == org_id and e.day == day and e.type in types),
+                key=lambda e: e.order_key,
+            )
+
     def directory_changes(self, org_id: str, days: Iterable[str]) -> list[DirectoryChange]:
         wanted = set(days)
         with self.lock:
@@ -231,6 +239,7 @@ class MemoryDirtyDays:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.marks: dict[tuple[str, str], int] = defaultdict(int)
+        self.uncounted: set[tuple[str, str]] = set()
         self.reads = 0
 
     def waiting(self, org_id: str) -> list[str]:
@@ -238,10 +247,12 @@ class MemoryDirtyDays:
             self.reads += 1
             return sorted(day for (org, day), marks in self.marks.items() if org == org_id and marks)
 
-    def mark(self, org_id: str, days: Iterable[str], now: datetime) -> None:
+    def mark(self, org_id: str, days: Iterable[str], now: datetime, *, uncounted: bool = False) -> None:
         with self.lock:
             for day in set(days):
                 self.marks[(org_id, day)] += 1
+                if uncounted:
+                    self.uncounted.add((org_id, day))
 
 
 @dataclass

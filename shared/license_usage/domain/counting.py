@@ -75,9 +75,14 @@ class Outcome:
     counters: Mapping[str, PlanCounters] = field(default_factory=dict)  # plan id: totals read after counting
     flags: tuple[FlagChange, ...] = ()
     notices: tuple[Notice, ...] = ()
+    leftover: tuple[Counting, ...] = ()  # not counted before the deadline: their days are marked uncounted
 
     def with_days(self, days: Iterable[str]) -> Outcome:
         return replace(self, days=self.days | frozenset(days))
+
+    @property
+    def uncounted_days(self) -> frozenset[str]:
+        return frozenset(day_of(counting.action.order_key) for counting in self.leftover)
 
     def changes_of(self, plan_id: str, user_id: str) -> list[Change]:
         return [c for p, c in self.committed if p.plan_id == plan_id and c.after.user_id == user_id]

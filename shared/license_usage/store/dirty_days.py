@@ -8,8 +8,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, UpdateError
+from pynamodb.expressions.update import Action
 
 from license_usage.domain.timestamps import format_utc, order_key_instant
 from license_usage.store.keys import dirty_day_key, dirty_partition, dirty_partitions
@@ -22,6 +23,7 @@ class DirtyDayRecord(LicensingItem):
     marks = NumberAttribute(default=0)
     marked_at = UnicodeAttribute()
     claimed = NumberAttribute(null=True)
+    uncounted = BooleanAttribute(null=True)  # some of the day's events may not be counted yet
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class DirtyDay:
     day: str
     marks: int
     marked_at: datetime | None = None  # last written (an unclaimed mark is not rewritten)
+    uncounted: bool = False  # the rollup counts the day's events again before reading them
 
 
 def _needing_marks(keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -40,26 +43,31 @@ def _needing_marks(keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [key for key in keys if key not in found or found[key].claimed is not None]
 
 
-def mark_days_dirty(org_id: str, days: Iterable[str], now: datetime) -> None:
+def mark_days_dirty(org_id: str, days: Iterable[str], now: datetime, uncounted: bool = False) -> None:
     """Call after writing the days' events: makes sure a rollup reads those days again. A read
     (one BatchGet for every day) spares the write while the day's mark still waits for its rollup
-    (most batches)."""
+    (most batches). ``uncounted``: some of the days' events were stored but not counted; the
+    rollup counts them again first (always written: a waiting mark may not say so yet)."""
     day_of_key = {dirty_day_key(org_id, day): day for day in sorted(set(days))}
-    for key in _needing_marks(list(day_of_key)) if day_of_key else []:
-        DirtyDayRecord(*key).update(
-            actions=[
-                DirtyDayRecord.org_id.set(org_id),
-                DirtyDayRecord.day.set(day_of_key[key]),
-                DirtyDayRecord.marks.add(1),
-                DirtyDayRecord.marked_at.set(format_utc(now)),
-            ]
-        )
+    keys = list(day_of_key) if uncounted else _needing_marks(list(day_of_key)) if day_of_key else []
+    for key in keys:
+        actions: list[Action] = [
+            DirtyDayRecord.org_id.set(org_id),
+            DirtyDayRecord.day.set(day_of_key[key]),
+            DirtyDayRecord.marks.add(1),
+            DirtyDayRecord.marked_at.set(format_utc(now)),
+        ]
+        if uncounted:
+            actions.append(DirtyDayRecord.uncounted.set(True))
+        DirtyDayRecord(*key).update(actions=actions)
 
 
 def dirty_days() -> list[DirtyDay]:
     """Every organization's marks, shard by shard."""
     return [
-        DirtyDay(record.org_id, record.day, int(record.marks), order_key_instant(record.marked_at))
+        DirtyDay(
+            record.org_id, record.day, int(record.marks), order_key_instant(record.marked_at), bool(record.uncounted)
+        )
         for partition in dirty_partitions()
         for record in DirtyDayRecord.query(partition, consistent_read=True)
     ]
@@ -76,7 +84,7 @@ def claim_dirty_day(dirty: DirtyDay) -> DirtyDay:
     """Before the day is read: from now on, writers mark it again (see ``mark_days_dirty``)."""
     record = DirtyDayRecord(*dirty_day_key(dirty.org_id, dirty.day))
     record.update(actions=[DirtyDayRecord.claimed.set(DirtyDayRecord.marks)], condition=DirtyDayRecord.marks.exists())
-    return DirtyDay(dirty.org_id, dirty.day, int(record.marks))
+    return DirtyDay(dirty.org_id, dirty.day, int(record.marks), uncounted=dirty.uncounted)
 
 
 def clear_dirty_day(dirty: DirtyDay) -> bool:

@@ -140,6 +140,32 @@ class DynamoEvents:
     def directory_changes(self, org_id: str, days: Iterable[str]) -> list[DirectoryChange]:
         return events.directory_changes(org_id, days)
 
+    def consuming_events(self, org_id: str, day: str) -> list[UsageEvent]:
+        from license_usage.domain.plan_user import RELEASING_EVENT_TYPES, ROLE_EVENT_TYPES
+        from license_usage.domain.timestamps import parse_rfc3339
+        from license_usage.store.rollups import day_events
+
+        types = RELEASING_EVENT_TYPES | ROLE_EVENT_TYPES | {"user.login"}
+        found = []
+        for event in day_events(org_id, day):
+            if event.type not in types or event.user_id is None:
+                continue
+            stamp, _, event_id = event.order_key.partition("#")
+            at = parse_rfc3339(stamp)
+            found.append(
+                UsageEvent(
+                    org_id,
+                    event_id,
+                    event.type,
+                    at,
+                    at,
+                    user_id=event.user_id,
+                    product=event.product,
+                    roles=event.roles,
+                )
+            )
+        return found
+
 
 class DynamoPlans:
     def of_org(self, org_id: str) -> list[Plan]:
@@ -168,8 +194,8 @@ class DynamoDirtyDays:
     def waiting(self, org_id: str) -> list[str]:
         return dirty_days.dirty_days_of(org_id)
 
-    def mark(self, org_id: str, days: Iterable[str], now: datetime) -> None:
-        dirty_days.mark_days_dirty(org_id, days, now)
+    def mark(self, org_id: str, days: Iterable[str], now: datetime, *, uncounted: bool = False) -> None:
+        dirty_days.mark_days_dirty(org_id, days, now, uncounted)
 
 
 class DynamoUsers:

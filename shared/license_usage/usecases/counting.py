@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
@@ -27,12 +28,12 @@ from license_usage.domain.counting import (
     FlagChange,
     Outcome,
     combined,
+    countings_of_events,
     days_of,
     flag_change,
     notices_after,
 )
 from license_usage.domain.events import MAX_FUTURE_SKEW
-from license_usage.domain.notifications import Notice
 from license_usage.domain.plan_user import (
     Action,
     ActionKind,
@@ -47,6 +48,9 @@ from license_usage.domain.plans import Enforcement, Plan, PlanType
 from license_usage.observability import record_seat_denials
 from license_usage.usecases.outbox import deliver
 from license_usage.usecases.ports import CommitResult, Ports, UserKey
+
+if TYPE_CHECKING:  # the notices' rules load only when a plan's totals call for one
+    from license_usage.domain.notifications import Notice
 
 logger = Logger(child=True)
 
@@ -188,11 +192,17 @@ def count(
     recent_days: Iterable[str] = (),
     consistent: bool = False,
     totals_of: Collection[Plan] = (),
+    deadline: float | None = None,
 ) -> Outcome:
     """Commit what ``countings`` change, then read the changed plans' totals (and those of
     ``totals_of``) and decide their flags and notices. ``recent_days``: days the caller just wrote
     events of (a login there may not be in any rollup yet). ``consistent``: read the users
-    consistently (an API call answers from what it commits)."""
+    consistently (an API call answers from what it commits). ``deadline`` (``time.monotonic()``):
+    no user's counting starts after it; what is left is in ``Outcome.leftover``."""
+
+    def late() -> bool:
+        return deadline is not None and time.monotonic() > deadline
+
     if not countings and not totals_of:
         return Outcome(org_id)
     states = ports.plan_users.load({counting.key for counting in countings}, consistent=consistent)
@@ -209,23 +219,32 @@ def count(
     together = [c for c in together if c.key not in alone_keys]
     committed: list[tuple[Plan, Change]] = []
     again: set[UserKey] = set()
+    leftover: list[Counting] = []
     for plan, changes in _decide_together(together, states).values():
+        if late():
+            users = {change.after.user_id for change in changes}
+            leftover += [c for c in together if c.plan.plan_id == plan.plan_id and c.user_id in users]
+            continue
         result = ports.plan_users.commit_groups(plan, changes, now)
-        done = set(result.committed)
-        committed += [(plan, change) for change in changes if change.after.user_id in done]
+        written = set(result.committed)
+        committed += [(plan, change) for change in changes if change.after.user_id in written]
         again |= {(plan.plan_id, user_id) for user_id in (*result.stale, *result.conflicted)}
     if again:  # another writer changed them: read again, then one action at a time
         states.update(ports.plan_users.load(again, consistent=True))
     alone = [c for c in countings if c.key in alone_keys or c.key in again]
 
-    def run(lane: list[Counting]) -> list[tuple[Plan, Change]]:
-        done = []
-        for counting in lane:
+    def run(lane: list[Counting]) -> tuple[list[tuple[Plan, Change]], list[Counting]]:
+        done: list[tuple[Plan, Change]] = []
+        for index, counting in enumerate(lane):
+            if late():
+                return done, lane[index:]
             states[counting.key], changes = _settle(ports, search, counting, states[counting.key], now)
             done += [(counting.plan, change) for change in changes]
-        return done
+        return done, []
 
-    committed += [item for changes in ports.io.map(run, _lanes(alone)) for item in changes]
+    for lane_done, left in ports.io.map(run, _lanes(alone)):
+        committed += lane_done
+        leftover += left
     days: set[str] = set()
     refused: dict[str, list[str]] = defaultdict(list)
     changed: dict[str, Plan] = {plan.plan_id: plan for plan in totals_of}
@@ -249,6 +268,7 @@ def count(
         counters=counters,
         flags=tuple(flags),
         notices=tuple(notices),
+        leftover=tuple(leftover),
     )
 
 
@@ -258,6 +278,9 @@ def finish(ports: Ports, outcome: Outcome, now: datetime) -> None:
     failures left in the outbox; a notice never fails its caller)."""
     if outcome.days:
         ports.dirty_days.mark(outcome.org_id, outcome.days, now)
+    if outcome.leftover:  # the daily rollup counts these days again before reading them
+        logger.warning("counting left for the rollup", extra={"org_id": outcome.org_id, "left": len(outcome.leftover)})
+        ports.dirty_days.mark(outcome.org_id, outcome.uncounted_days, now, uncounted=True)
     for flag in outcome.flags:
         ports.plans.set_overdraft_flag(flag.plan, flag.over)
     if outcome.counters:
@@ -284,3 +307,13 @@ def role_countings(ports: Ports, plan: Plan) -> list[Counting]:
         for user_id, history in histories.items()
         for action in role_plan_actions(plan, history)
     ]
+
+
+def recount_days(ports: Ports, org_id: str, days: Collection[str], plans: Sequence[Plan], now: datetime) -> Outcome:
+    """Count the stored events of ``days`` again (the rollup, for days marked uncounted: an ingest
+    ran out of time, or died between storing and counting). Counting is idempotent, so what was
+    counted before changes nothing. ``days`` are not marked again: their caller reads them next."""
+    events = [event for day in sorted(set(days)) for event in ports.events.consuming_events(org_id, day)]
+    outcome = count(ports, org_id, countings_of_events(events, plans), now, recent_days=days)
+    finish(ports, replace(outcome, days=outcome.days - frozenset(days)), now)
+    return outcome

@@ -9,14 +9,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
-from license_usage.domain.notifications import Notice
 from license_usage.domain.timestamps import utc_now
 from license_usage.faults import fault_point
 from license_usage.observability import record_notification_sent
 from license_usage.usecases.ports import Outbox, Pending, PublishFailed
+
+if TYPE_CHECKING:  # the notices' rules load only when a notice is due
+    from license_usage.domain.notifications import Notice
 
 logger = Logger(child=True)
 

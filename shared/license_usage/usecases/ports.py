@@ -85,6 +85,11 @@ class EventStore(Protocol):
 
     def directory_changes(self, org_id: str, days: Iterable[str]) -> list[DirectoryChange]: ...
 
+    def consuming_events(self, org_id: str, day: str) -> list[UsageEvent]:
+        """The day's stored events that can consume from a plan (logins, deactivations, role
+        events), with what counting reads of them."""
+        ...
+
 
 class PlanStore(Protocol):
     def of_org(self, org_id: str) -> list[Plan]: ...
@@ -105,7 +110,7 @@ class PlanStore(Protocol):
 class DirtyDayStore(Protocol):
     def waiting(self, org_id: str) -> list[str]: ...
 
-    def mark(self, org_id: str, days: Iterable[str], now: datetime) -> None: ...
+    def mark(self, org_id: str, days: Iterable[str], now: datetime, *, uncounted: bool = False) -> None: ...
 
 
 class UserDirectory(Protocol):

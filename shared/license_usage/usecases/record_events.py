@@ -40,13 +40,21 @@ class RecordedEvents:
 
 
 def record_events(
-    ports: Ports, org_id: str, events: Sequence[tuple[int, UsageEvent]], now: datetime, *, invalid: int = 0
+    ports: Ports,
+    org_id: str,
+    events: Sequence[tuple[int, UsageEvent]],
+    now: datetime,
+    *,
+    invalid: int = 0,
+    deadline: float | None = None,
 ) -> RecordedEvents:
     """Store the events durably, then count them.
 
     ``events`` pairs each valid event with its index in the request, for the refusals a rule
     that needs the organization's plans can still make (an omitted, ambiguous product);
-    ``invalid``: how many of the request's events the API refused before (for the metrics)."""
+    ``invalid``: how many of the request's events the API refused before (for the metrics);
+    ``deadline`` (``time.monotonic()``): what is not counted by then is left for the rollup (the
+    answer still says what was durably stored)."""
     needs_plans = any(event.type in TYPES_THAT_CONSUME for _, event in events)
     plans = ports.plans.of_org(org_id) if needs_plans else []
     kept: list[UsageEvent] = []
@@ -68,7 +76,7 @@ def record_events(
     to_count = [item.as_stored for item in stored if item.as_stored is not None]
     touched = {event.day for event in kept}
     countings = countings_of_events(to_count, plans) if plans else []
-    outcome = count(ports, org_id, countings, now, recent_days={event.day for event in to_count})
+    outcome = count(ports, org_id, countings, now, recent_days={event.day for event in to_count}, deadline=deadline)
     # The days of every event, duplicates too: a resend after a failure in between marks them.
     finish(ports, outcome.with_days(touched) if touched else outcome, now)
     accepted = sum(1 for item in stored if item.new)

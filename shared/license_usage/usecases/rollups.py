@@ -62,7 +62,9 @@ from license_usage.store.rollups import (
 from license_usage.store.seat_swings import day_denials, save_day_denials, save_seat_figures, save_seat_swing
 from license_usage.store.tables import transient_failure
 from license_usage.store.users import apply_directory_changes, settle_group, user_histories, users_by_id
+from license_usage.usecases.counting import recount_days
 from license_usage.usecases.insights import finish_vendor_refresh, refresh_vendor_insights
+from license_usage.usecases.ports import Ports
 from license_usage.usecases.report import activity_sections
 
 logger = Logger(child=True)
@@ -210,6 +212,7 @@ class _Run:
     known: dict[tuple[str, str], Quarantine]  # quarantined before the run
     failed: set[tuple[str, str]] = field(default_factory=set)  # quarantined by this run
     visited: set[tuple[str, str]] = field(default_factory=set)  # still waiting, or tried by this run
+    ports: Ports | None = None  # to count again the days an ingest left uncounted
 
     def attempt(self, org_id: str, scope: str, step: str, work: Callable[[], object]) -> bool:
         """Do ``work`` for ``scope`` of ``org_id``; a failure is logged and kept apart (quarantined,
@@ -308,9 +311,11 @@ def _settle_org(org_id: str, run: _Run) -> None:
     run.step(org_id, f"{SETTLE_SCOPE_PREFIX}index", "vendor index", index)
 
 
-def run_daily_rollup(now: datetime) -> RollupReport:
+def run_daily_rollup(now: datetime, ports: Ports | None = None) -> RollupReport:
+    """``ports``: a day an ingest left uncounted (out of time, or died after storing) is counted
+    again before it is read (the functions always pass them)."""
     report = RollupReport()
-    run = _Run(now, report, {(q.org_id, q.scope): q for q in quarantined()})
+    run = _Run(now, report, {(q.org_id, q.scope): q for q in quarantined()}, ports=ports)
     by_org: dict[str, list[DirtyDay]] = defaultdict(list)
     for dirty in dirty_days():
         by_org[dirty.org_id].append(dirty)
@@ -352,6 +357,13 @@ def _roll_up_org(org_id: str, days: list[DirtyDay], run: _Run) -> None:
     if not run.attempt(org_id, ORGANIZATION_SCOPE, "claims and users directory", prepare):
         _release(claimed)
         return
+    uncounted = [dirty.day for dirty in claimed if dirty.uncounted]
+    if uncounted and run.ports is not None:
+        # Before any day is read: what an ingest stored but did not count (out of time, or died).
+        count_again = partial(recount_days, run.ports, org_id, uncounted, read["plans"], run.now)
+        if not run.attempt(org_id, ORGANIZATION_SCOPE, "uncounted days counted", count_again):
+            _release(claimed)
+            return
     settled = Settled()
     rolled: list[DirtyDay] = []
     # Newest first: a user's group is then written once per run, from their latest event.
@@ -390,7 +402,7 @@ def precompute_named_timeframes(org_id: str, now: datetime) -> None:
     save_report_sections(org_id, {window: activity_sections(org_id, window) for window in windows})
 
 
-def run_monthly_rollup(now: datetime) -> RollupReport:
+def run_monthly_rollup(now: datetime, ports: Ports | None = None) -> RollupReport:
     """After a month ends: roll up what is left of it. Month figures (peaks included) are read
     from the day tallies and seat swings, so nothing else needs settling."""
-    return run_daily_rollup(now)
+    return run_daily_rollup(now, ports)

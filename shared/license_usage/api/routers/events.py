@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import os
+import time
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +24,7 @@ from license_usage.domain.timestamps import utc_now
 from license_usage.usecases.record_events import record_events
 
 router = Router()
+DEFAULT_BUDGET_SECONDS = 20.0  # issue 22: no ingest request near the gateway's timeout
 
 
 def _raw_body(router_: Router) -> bytes:
@@ -105,6 +108,16 @@ def accept_or_reject(index: int, raw: Any, org_id: str, source: str, now: dateti
     )
 
 
+def _deadline(started: float) -> float:
+    """When counting must stop (``time.monotonic()``): ``INGEST_BUDGET_SECONDS`` (20) after the
+    request reached the route, and never later than 3 s before the function's own timeout, so an
+    answer always leaves before the gateway gives up (what is not counted is left for the rollup)."""
+    budget = float(os.environ.get("INGEST_BUDGET_SECONDS") or DEFAULT_BUDGET_SECONDS)
+    remaining_ms = getattr(getattr(router, "lambda_context", None), "get_remaining_time_in_millis", None)
+    remaining = remaining_ms() / 1000 - 3 if remaining_ms is not None else budget
+    return started + max(0.0, min(budget, remaining))
+
+
 # Validation is done here rather than by Powertools, so that a body over 1 MB is refused
 # before it is parsed and one bad event rejects only itself.
 @router.post(
@@ -114,6 +127,7 @@ def accept_or_reject(index: int, raw: Any, org_id: str, source: str, now: dateti
     responses={200: {"description": "What was stored", "content": {"application/json": {"model": IngestResult}}}},
 )
 def post_events() -> dict[str, Any]:
+    started = time.monotonic()
     principal = current_principal(router)
     access.require(principal, access.INGEST)
     assert principal.org_id is not None  # an ingest key always belongs to an organization
@@ -123,7 +137,9 @@ def post_events() -> dict[str, Any]:
         for index, raw in enumerate(_parse_batch(_raw_body(router)))
     ]
     valid = [(index, item) for index, item in enumerate(checked) if isinstance(item, UsageEvent)]
-    recorded = record_events(ports_of(router), principal.org_id, valid, now, invalid=len(checked) - len(valid))
+    recorded = record_events(
+        ports_of(router), principal.org_id, valid, now, invalid=len(checked) - len(valid), deadline=_deadline(started)
+    )
     rejected = [item for item in checked if isinstance(item, RejectedEvent)] + [
         RejectedEvent(index=r.index, id=r.event_id, errors=[ErrorDetail(field=r.field, message=r.message)])
         for r in recorded.refused
