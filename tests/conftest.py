@@ -33,16 +33,26 @@ END_OF_SESSION_GRACE_SECONDS = 3
 # with `--dist loadfile --no-loadscope-reorder`: a worker takes the next file in collection order
 # whenever it is nearly done, so the longest start first and the short ones fill in at the end.
 LONGEST_FIRST = (
-    "tests/api/test_faults.py",
-    "tests/api/test_faults_fuzz.py",
     "tests/browser/test_dashboard.py",
+    "tests/api/test_faults.py",
+    "tests/api/test_fuzz.py",
+    "tests/api/test_faults_fuzz.py",
+    "tests/store/test_plan_user_bounds.py",
+    "tests/api/test_rollup_isolation.py",
     "tests/api/test_insights.py",
+    "tests/local_stack/test_local_stack.py",
+    "tests/store/test_insights_lists.py",
     "tests/api/test_consumption_settles.py",
+    "tests/api/test_observability.py",
     "tests/api/test_notifications.py",
     "tests/api/test_reports.py",
-    "tests/api/test_fuzz.py",
+    "tests/store/test_bounded_items.py",
+    "tests/api/test_rate_limit.py",
+    "tests/store/test_ingest_at_limits.py",
+    "tests/api/test_small_hardening.py",
+    "tests/local_stack/test_gateway_timeouts.py",
+    "tests/api/test_consumption.py",
     "tests/api/test_exports.py",
-    "tests/api/test_access.py",
 )
 # Every test that runs against a local stack asks for one of these, directly or not.
 STACK_FIXTURES = frozenset({"process_stack", "stack_launcher"})
