@@ -6,18 +6,16 @@ screenshots go to tests/artifacts/ (git-ignored)."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 import requests
-from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Request, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Request
 
 from tests.support import ROOT, Stack, roll_up
 
@@ -53,19 +51,9 @@ def run_demo(stack: Stack) -> str:
 
 @pytest.fixture(scope="module")
 def demo(stack: Stack) -> Stack:
+    """The small demo's data, loaded once for the module (the browser: tests/browser/conftest.py)."""
     assert "#token=" in run_demo(stack)
     return stack
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, headless=True)
-        yield launched
-        launched.close()
 
 
 class Session:
