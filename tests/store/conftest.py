@@ -19,12 +19,17 @@ def _models() -> list[type]:
         audit,
         dirty_days,
         events,
+        exports,
         insights,
+        notifications,
         orgs,
         plan_users,
         plans,
+        quarantine,
+        rate_limits,
         rollups,
         seat_swings,
+        subscriptions,
         users,
     )
 
