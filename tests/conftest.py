@@ -59,8 +59,15 @@ STACK_FIXTURES = frozenset({"process_stack", "stack_launcher"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Marks the tests that need a local stack ``stack``; puts the longest modules first."""
+    """Gives each schemathesis operation a node id of its own; marks the tests that need a local
+    stack ``stack``; puts the longest modules first."""
     for item in items:
+        # schemathesis names an operation's item ``test[GET /v1/health]`` but, under pytest 9, every
+        # one gets the test function's node id; xdist schedules by node id, so under `make test`
+        # only the first operation of each fuzzer ran. The id gets the operation as its params.
+        operation = getattr(item, "operation_label", None)
+        if operation and item.id.params is None:
+            item._id = item.id.with_params(operation)
         if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.stack)
     rank = {path: number for number, path in enumerate(LONGEST_FIRST)}

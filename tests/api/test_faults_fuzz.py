@@ -5,7 +5,7 @@ docs/openapi.json, sent as every kind of caller while a share of the handlers' A
 Apart from tests/api/test_faults.py so that the two can run side by side on two test processes
 (each has its own stack and fault-control file). The cases are the document's examples and
 generated ones, at most FUZZ_EXAMPLES per operation (default 3 here) within
-FUZZ_SECONDS_PER_OPERATION seconds (default 5); not schemathesis's coverage cases (boundary values
+FUZZ_SECONDS_PER_OPERATION seconds (default 3); not schemathesis's coverage cases (boundary values
 that a validation refuses before any AWS call: test_fuzz.py sends those)."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ SCHEMA.config.phases.coverage.enabled = False
 FUZZ_ORG = "fuzz-faults"
 RATE = 0.1
 FUZZ: Counter[int] = Counter()
-BUDGET = FuzzBudget(5)
+BUDGET = FuzzBudget(3)
 
 
 @pytest.fixture(scope="module")

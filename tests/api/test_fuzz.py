@@ -5,7 +5,7 @@ the local stack. No answer may be a 5xx, break the document, or be a 4xx outside
 Bounded (issue 21): each operation's cases are schemathesis's coverage cases (boundary values of
 each parameter, methods the route lacks) and the document's examples, then at most FUZZ_EXAMPLES
 generated ones (default 8), sent for FUZZ_SECONDS_PER_OPERATION seconds from its first (default
-3; later cases are generated, not sent); every case it sends, it sends as every kind of caller.
+2; later cases are generated, not sent); every case it sends, it sends as every kind of caller.
 Both are environment variables, for a longer run by hand."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tests.support import ROOT, FuzzBudget, caller_headers, fuzz_examples
 pytestmark = pytest.mark.fuzz
 SCHEMA = schemathesis.openapi.from_path(str(ROOT / "docs" / "openapi.json"))
 EXAMPLES_PER_ROUTE = fuzz_examples(8)
-BUDGET = FuzzBudget(3)
+BUDGET = FuzzBudget(2)
 CASES: dict[str, int] = {"cases": 0, "requests": 0}
 FUZZ_ORG = "fuzz-org"
 
