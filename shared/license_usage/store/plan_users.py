@@ -55,7 +55,13 @@ from license_usage.store.keys import (
 )
 from license_usage.store.pages import Page, decode_state, encode_state
 from license_usage.store.plans import PlanCounterRecord
-from license_usage.store.tables import EventRecord, LicensingItem, request_token, transaction_connection
+from license_usage.store.tables import (
+    EventRecord,
+    LicensingItem,
+    cancellation_reasons,
+    request_token,
+    transaction_connection,
+)
 
 
 class PlanUserRecord(LicensingItem):
@@ -303,9 +309,9 @@ def commit(plan: Plan, change: Change, now: datetime, audit: LicensingItem | Non
     try:
         transaction_connection().client.transact_write_items(TransactItems=items, ClientRequestToken=request_token())
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        reasons = cancellation_reasons(error)
+        if reasons is None:
             raise
-        reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
         if reasons and reasons[0] == "ConditionalCheckFailed":
             return CommitOutcome.VERSION_CHANGED
         if "TransactionConflict" in reasons:
@@ -386,20 +392,18 @@ def commit_group(plan: Plan, changes: Sequence[Change], now: datetime) -> GroupO
                 }
             }
         )
-    for day, tallies in sorted(days.items()):
+    tally_keys = [(day_key(plan.plan_id, day, shard), tallies) for day, tallies in sorted(days.items())]
+    tally_keys += [(month_key(plan.plan_id, month, shard), tallies) for month, tallies in sorted(months.items())]
+    for key, tallies in tally_keys:
         total = _summed(tallies)
         if not total.is_zero:
-            items.append(_tally_update(day_key(plan.plan_id, day, shard), total, licensing))
-    for month, tallies in sorted(months.items()):
-        total = _summed(tallies)
-        if not total.is_zero:
-            items.append(_tally_update(month_key(plan.plan_id, month, shard), total, licensing))
+            items.append(_tally_update(key, total, licensing))
     try:
         transaction_connection().client.transact_write_items(TransactItems=items, ClientRequestToken=request_token())
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        reasons = cancellation_reasons(error)
+        if reasons is None:
             raise
-        reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
         stale = tuple(
             owner
             for owner, reason in zip(owners, reasons, strict=False)

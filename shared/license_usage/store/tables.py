@@ -142,6 +142,13 @@ _TRANSIENT_CODES = frozenset(
 _TRANSIENT_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 
 
+def cancellation_reasons(error: ClientError) -> list[str | None] | None:
+    """A cancelled transaction's reason codes, one per item in order; None: not a cancellation."""
+    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return None
+    return [reason.get("Code") for reason in error.response.get("CancellationReasons") or []]
+
+
 def transient_failure(error: BaseException) -> bool:
     """A call to AWS that failed for now (throttled, 5xx, a transaction cancelled by a conflict or
     throttling, timed out, no connection) after botocore's own retries: the request is worth
@@ -154,10 +161,10 @@ def transient_failure(error: BaseException) -> bool:
         if isinstance(current, (BotoConnectionError, HTTPClientError)):  # timeouts, connections
             return True
         if isinstance(current, ClientError):
+            reasons = cancellation_reasons(current)
+            if reasons is not None:
+                return any(reason in _TRANSIENT_CANCELLATIONS for reason in reasons)
             code = current.response.get("Error", {}).get("Code")
-            if code == "TransactionCanceledException":
-                reasons = current.response.get("CancellationReasons") or []
-                return any(reason.get("Code") in _TRANSIENT_CANCELLATIONS for reason in reasons)
             status = int(current.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             return code in _TRANSIENT_CODES or status >= 500
         cause = getattr(current, "cause", None)
