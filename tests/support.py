@@ -13,9 +13,10 @@ from collections import defaultdict
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import requests
+from hypothesis import HealthCheck, Phase, settings
 
 from tests.stack import LocalStack
 from usage_local.cli import scheduled_run_event
@@ -26,6 +27,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 Stack = LocalStack
+
+
+class _Answer(Protocol):
+    def json(self) -> Any: ...
+
+
+def error_shape(answer: _Answer) -> dict[str, Any]:
+    """The answer's body, asserted to be SPEC §5's error shape (a requests or schemathesis response)."""
+    body: dict[str, Any] = answer.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    return body
 
 
 def new_org(prefix: str = "org") -> str:
@@ -248,3 +261,15 @@ class FuzzBudget:
 def fuzz_examples(default: int) -> int:
     """Generated cases per operation (FUZZ_EXAMPLES, default ``default``)."""
     return int(os.environ.get("FUZZ_EXAMPLES") or default)
+
+
+
+def fuzz_settings(examples: int, *phases: Phase) -> settings:
+    """The fuzzers' hypothesis settings: ``examples`` cases an operation, reproducible, no deadline."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        phases=list(phases),
+        suppress_health_check=list(HealthCheck),
+    )

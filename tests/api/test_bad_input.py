@@ -18,17 +18,10 @@ import requests
 
 from license_usage.store.keys import day_partition
 from tests.stack import LocalStack
-from tests.support import create_key, create_plan, invoke, iso, login, new_org, send, usage, vendor
+from tests.support import create_key, create_plan, error_shape, invoke, iso, login, new_org, send, usage, vendor
 from usage_local.tokens import AUDIENCE, ISSUER, JWKS_FILE, PRIVATE_KEY_FILE, auth_dir
 
 NOW = datetime.now(UTC)
-
-
-def error_shape(answer: requests.Response) -> dict[str, Any]:
-    body: dict[str, Any] = answer.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    return body
 
 
 def post_plan(stack: LocalStack, org_id: str, **terms: Any) -> requests.Response:

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import Phase
 
 from tests.stack import LocalStack
-from tests.support import ROOT, FuzzBudget, caller_headers, fuzz_examples
+from tests.support import ROOT, FuzzBudget, caller_headers, error_shape, fuzz_examples, fuzz_settings
 
 pytestmark = [pytest.mark.faults, pytest.mark.fuzz]
 SCHEMA = schemathesis.openapi.from_path(str(ROOT / "docs" / "openapi.json"))
@@ -50,13 +50,7 @@ def header(headers: Mapping[str, Any], name: str) -> str | None:
 
 
 @SCHEMA.parametrize()
-@settings(
-    max_examples=fuzz_examples(3),
-    deadline=None,
-    derandomize=True,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=list(HealthCheck),
-)
+@fuzz_settings(fuzz_examples(3), Phase.explicit, Phase.generate)
 def test_the_fuzzer_finds_no_5xx_but_a_retryable_503_with_faults_on(
     case: schemathesis.Case[Any], stack: LocalStack, credentials: list[dict[str, str]]
 ) -> None:
@@ -73,6 +67,4 @@ def test_the_fuzzer_finds_no_5xx_but_a_retryable_503_with_faults_on(
         if response.status_code >= 500:
             assert response.status_code == 503, response.text
             assert header(response.headers, "Retry-After"), response.headers
-            body = response.json()
-            assert set(body) == {"error"}, body
-            assert set(body["error"]) == {"code", "message", "details"}, body
+            error_shape(response)

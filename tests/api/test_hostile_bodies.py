@@ -17,7 +17,7 @@ import requests
 from license_usage.store.keys import event_key
 from tests.conftest import Api
 from tests.stack import LocalStack
-from tests.support import ROOT, create_key, create_plan, invoke, iso, login, new_org, send, usage, vendor
+from tests.support import ROOT, create_key, create_plan, error_shape, invoke, iso, login, new_org, send, usage, vendor
 
 NOW = datetime.now(UTC)
 DEEP = '{"x": ' + "[" * 2000 + "]" * 2000 + "}"
@@ -32,13 +32,6 @@ CONTROL_AND_INVISIBLE = {
     "nbsp": "a\xa0b",
     "zwsp": "a\u200bb",
 }
-
-
-def error_shape(answer: requests.Response) -> dict[str, Any]:
-    body: dict[str, Any] = answer.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    return body
 
 
 def raw_post(api: Api, path: str, body: str | bytes, **kwargs: Any) -> requests.Response:

@@ -4,49 +4,28 @@ counting through the use case on the DynamoDB ports (its retry after a conflict:
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
-from license_usage.domain.plan_user import Action, ActionKind, Change, PlanUser
+from license_usage.domain.plan_user import Action, Change, PlanUser
 from license_usage.domain.plans import Enforcement, Plan, PlanType
-from license_usage.domain.timestamps import format_utc
+from license_usage.usecases.ports import Ports
+from tests.store.builders import NOW, login, new_plan
 from usage_local.dynamodb_local import LocalDynamoDB
 
-NOW = datetime.now(UTC).replace(microsecond=0)
 
+def dynamo() -> Ports:
+    from license_usage.store.ports import dynamo_ports
 
-def new_plan(dynamodb: LocalDynamoDB, plan_type: PlanType = PlanType.SEATS, **terms: object) -> Plan:
-    from license_usage.domain.access import Principal, Role
-    from license_usage.store.plans import save_new_plan
-
-    plan = Plan(
-        plan_id=f"pln_{uuid.uuid4().hex[:16]}",
-        org_id=f"org-{uuid.uuid4().hex[:8]}",
-        type=plan_type,
-        product="learn",
-        amount=int(terms.pop("amount", 5)),  # type: ignore[call-overload]
-        start=NOW - timedelta(days=30),
-        end=NOW + timedelta(days=300),
-        **terms,  # type: ignore[arg-type]
-    )
-    save_new_plan(plan, 0, Principal(Role.VENDOR_ADMIN, None, "tester"), NOW)
-    return plan
+    return dynamo_ports()
 
 
 def settle(plan: Plan, user_id: str, action: Action) -> list[Change]:
     """Count one action through the use case on the DynamoDB ports; the changes it committed."""
     from license_usage.domain.counting import Counting
-    from license_usage.store.ports import dynamo_ports
     from license_usage.usecases.counting import count
 
-    outcome = count(dynamo_ports(), plan.org_id, [Counting(plan, user_id, action)], NOW)
+    outcome = count(dynamo(), plan.org_id, [Counting(plan, user_id, action)], NOW)
     return [change for _, change in outcome.committed]
-
-
-def login(minutes_ago: int, event_id: str) -> Action:
-    return Action(f"{format_utc(NOW - timedelta(minutes=minutes_ago))}#{event_id}", ActionKind.LOGIN)
 
 
 def test_a_commit_writes_the_user_the_counter_the_tally_and_the_activity_entry_together(
@@ -55,7 +34,7 @@ def test_a_commit_writes_the_user_the_counter_the_tally_and_the_activity_entry_t
     from license_usage.store.plan_users import CommitOutcome, commit, load_plan_user, seats_in_use
     from license_usage.store.plans import plan_counters
 
-    plan = new_plan(dynamodb)
+    plan = new_plan(dynamo())
     change = PlanUser(plan.plan_id, "ann").apply(plan, login(5, "e1"))
     assert commit(plan, change, NOW) is CommitOutcome.COMMITTED
     stored = load_plan_user(plan.plan_id, "ann")
@@ -83,7 +62,7 @@ def test_a_commit_writes_the_user_the_counter_the_tally_and_the_activity_entry_t
 def test_a_commit_on_a_stale_version_writes_nothing_and_says_so(dynamodb: LocalDynamoDB) -> None:
     from license_usage.store.plan_users import CommitOutcome, commit, load_plan_user, seats_in_use
 
-    plan = new_plan(dynamodb)
+    plan = new_plan(dynamo())
     empty = PlanUser(plan.plan_id, "ann")
     assert commit(plan, empty.apply(plan, login(9, "e1")), NOW) is CommitOutcome.COMMITTED
     # A second writer that read the user before the first commit:
@@ -96,7 +75,7 @@ def test_a_commit_on_a_stale_version_writes_nothing_and_says_so(dynamodb: LocalD
 def test_a_claim_beyond_the_hard_limit_fails_on_the_counter_and_says_so(dynamodb: LocalDynamoDB) -> None:
     from license_usage.store.plan_users import CommitOutcome, commit, load_plan_user, seats_in_use
 
-    plan = new_plan(dynamodb, amount=1, enforcement=Enforcement.HARD)
+    plan = new_plan(dynamo(), amount=1, enforcement=Enforcement.HARD)
     assert commit(plan, PlanUser(plan.plan_id, "ann").apply(plan, login(9, "a")), NOW) is CommitOutcome.COMMITTED
     taking = PlanUser(plan.plan_id, "bob").apply(plan, login(8, "b"))
     assert taking.takes_seat
@@ -108,7 +87,7 @@ def test_a_claim_beyond_the_hard_limit_fails_on_the_counter_and_says_so(dynamodb
 def test_a_hard_limit_refusal_is_decided_by_the_domain_and_committed_as_a_denial(dynamodb: LocalDynamoDB) -> None:
     from license_usage.store.plan_users import load_plan_user, seats_in_use
 
-    plan = new_plan(dynamodb, amount=1, enforcement=Enforcement.HARD)
+    plan = new_plan(dynamo(), amount=1, enforcement=Enforcement.HARD)
     settle(plan, "ann", login(9, "a"))
     [change] = settle(plan, "bob", login(8, "b"))
     assert change.denied is not None
@@ -122,7 +101,7 @@ def test_a_hard_limit_refusal_is_decided_by_the_domain_and_committed_as_a_denial
 def test_month_counts_commit_once_per_user_and_month(dynamodb: LocalDynamoDB, plan_type: PlanType) -> None:
     from license_usage.store.plans import plan_counters
 
-    plan = new_plan(dynamodb, plan_type)
+    plan = new_plan(dynamo(), plan_type)
     assert len(settle(plan, "ann", login(30, "a"))) == 1
     assert settle(plan, "ann", login(20, "b")) == []  # nothing to commit
     counters = plan_counters(plan)
@@ -134,7 +113,7 @@ def test_month_counts_commit_once_per_user_and_month(dynamodb: LocalDynamoDB, pl
 def test_the_rollup_settles_last_login_forward_only_and_bumps_the_version(dynamodb: LocalDynamoDB) -> None:
     from license_usage.store.plan_users import load_plan_user, settle_last_login
 
-    plan = new_plan(dynamodb, PlanType.MAU)
+    plan = new_plan(dynamo(), PlanType.MAU)
     settle(plan, "ann", login(30, "a"))
     later = login(5, "z").order_key
     assert settle_last_login(plan.plan_id, "ann", later)

@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from license_usage.domain.access import Principal, Role
 from license_usage.domain.errors import Conflict, NotFound
 from license_usage.domain.events import UsageEvent
 from license_usage.domain.notifications import hard_limit_notice
-from license_usage.domain.plan_user import Action, ActionKind, PlanUser
+from license_usage.domain.plan_user import PlanUser
 from license_usage.domain.plans import Enforcement, Plan, PlanType
-from license_usage.domain.timestamps import format_utc
 from license_usage.usecases.ports import CommitResult, Ports
-
-NOW = datetime.now(UTC).replace(microsecond=0)
-VENDOR = Principal(Role.VENDOR_ADMIN, None, "tester")
+from tests.store.builders import NOW, VENDOR, login, new_plan
 
 
 @pytest.fixture(params=["memory", "dynamodb"])
@@ -37,25 +33,6 @@ def ports(request: pytest.FixtureRequest) -> Iterator[Ports]:
         from license_usage.store.ports import dynamo_ports
 
         yield dynamo_ports()
-
-
-def new_plan(ports: Ports, plan_type: PlanType = PlanType.SEATS, **terms: object) -> Plan:
-    plan = Plan(
-        plan_id=ports.plans.new_id(),
-        org_id=f"org-{uuid.uuid4().hex[:8]}",
-        type=plan_type,
-        product="learn",
-        amount=int(terms.pop("amount", 5)),  # type: ignore[call-overload]
-        start=NOW - timedelta(days=30),
-        end=NOW + timedelta(days=300),
-        **terms,  # type: ignore[arg-type]
-    )
-    ports.plans.save_new(plan, ports.plans.guard_version(plan), VENDOR, NOW)
-    return plan
-
-
-def login(minutes_ago: int, event_id: str) -> Action:
-    return Action(f"{format_utc(NOW - timedelta(minutes=minutes_ago))}#{event_id}", ActionKind.LOGIN)
 
 
 def test_a_commit_is_conditioned_on_the_version_read(ports: Ports) -> None:
