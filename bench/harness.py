@@ -360,14 +360,11 @@ class CapacityMeter:
             return ",".join(sorted({next(iter(i.values()))["TableName"] for i in api_params["TransactItems"]}))
         return "-"
 
-    def _record(
-        self,
-        operation: str,
-        api_params: Mapping[str, Any],
-        response: Mapping[str, Any],
-        seconds: float,
-        failure: ClientError | None = None,
-    ) -> None:
+    def units(
+        self, operation: str, api_params: Mapping[str, Any], response: Mapping[str, Any], failure: ClientError | None
+    ) -> tuple[float, float, float]:
+        """One call's read and write units as DynamoDB charges them, and the write units DynamoDB
+        Local reported (read, write, reported_write)."""
         # Batch and transaction calls answer a list (one entry per table), the others one entry.
         # A refused conditional write or a cancelled transaction answers an error without any.
         consumed = response.get("ConsumedCapacity")
@@ -392,6 +389,17 @@ class CapacityMeter:
             # item and KB, GSIs included, so transactions are recounted from their items.
             computed = _transaction_write_units(api_params, self.index_keys)
             write = sum(max(written.get(table, 0.0), units) for table, units in computed.items())
+        return read, write, reported_write
+
+    def _record(
+        self,
+        operation: str,
+        api_params: Mapping[str, Any],
+        response: Mapping[str, Any],
+        seconds: float,
+        failure: ClientError | None = None,
+    ) -> None:
+        read, write, reported_write = self.units(operation, api_params, response, failure)
         key = (operation, self._tables(api_params))
         with self._lock:
             bucket = self._buckets.setdefault(self.bucket, {})

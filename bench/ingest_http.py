@@ -37,7 +37,6 @@ bench.ingest's first-login mix (the issue's WCU-per-event figure).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
@@ -59,8 +58,9 @@ import boto3
 import psutil
 import requests
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
-from bench.harness import code_line, machine_line
+from bench.harness import CapacityMeter, code_line, machine_line
 from bench.load import Stack, local_stack
 from usage_local.tokens import issue_token
 
@@ -644,17 +644,15 @@ def key_kind(pk: str, sk: str | None, events_table: bool) -> str:
     return names.get(head, head.lower())
 
 
-class CallMeter:
+class CallMeter(CapacityMeter):
     """Every DynamoDB call of this process, by operation and what it touches (``key_kind``), with
-    the capacity DynamoDB Local reports (transactions recounted as DynamoDB prices them: 2 WCU per
-    item and KB, GSIs included; bench/harness.py)."""
+    the capacity DynamoDB Local reports, transactions recounted as DynamoDB prices them
+    (``CapacityMeter.units``, which also patches botocore)."""
 
     def __init__(self, events: str, index_keys: Mapping[str, Sequence[frozenset[str]]]) -> None:
+        super().__init__(index_keys)
         self.events = events
-        self.index_keys = index_keys
-        self.bucket = "other"
         self.stats: dict[str, dict[tuple[str, str], CallStats]] = {}
-        self._lock = threading.Lock()
 
     def _kind(self, operation: str, params: Mapping[str, Any]) -> tuple[str, int]:
         table = str(params.get("TableName", ""))
@@ -685,53 +683,24 @@ class CallMeter:
             return key_kind(key["pk"]["S"], key.get("sk", {}).get("S"), table == self.events), 1
         return table, 1
 
-    def install(self) -> None:
-        import botocore.client
-        from botocore.exceptions import ClientError
-
-        from bench.harness import _transaction_write_units
-
-        original = botocore.client.BaseClient._make_api_call
-        meter = self
-
-        def metered(client: Any, operation: str, params: dict[str, Any]) -> Any:
-            if client.meta.service_model.service_name != "dynamodb":
-                return original(client, operation, params)
-            members = client.meta.service_model.operation_model(operation).input_shape.members
-            if "ReturnConsumedCapacity" in members:
-                params = {**params, "ReturnConsumedCapacity": "TOTAL"}
-            kind, items = meter._kind(operation, params)
-            started = time.perf_counter()
-            response: dict[str, Any] = {}
-            refused = False
-            try:
-                response = original(client, operation, params)
-            except ClientError:
-                refused = True  # a refused condition, a cancelled transaction, or a failure
-                raise
-            finally:
-                seconds = time.perf_counter() - started
-                consumed = response.get("ConsumedCapacity")
-                entries = consumed if isinstance(consumed, list) else [consumed] if consumed else []
-                units = sum(float(e.get("CapacityUnits", 0.0)) for e in entries)
-                write = read = 0.0
-                if operation == "TransactWriteItems" and not refused:
-                    write = sum(_transaction_write_units(params, meter.index_keys).values())
-                elif operation in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"):
-                    write = units
-                else:
-                    read = units
-                with meter._lock:
-                    stats = meter.stats.setdefault(meter.bucket, {}).setdefault((operation, kind), CallStats())
-                    stats.calls += 1
-                    stats.items += items
-                    stats.write += write
-                    stats.read += read
-                    stats.seconds += seconds
-                    stats.refused += int(refused)
-            return response
-
-        botocore.client.BaseClient._make_api_call = metered
+    def _record(
+        self,
+        operation: str,
+        api_params: Mapping[str, Any],
+        response: Mapping[str, Any],
+        seconds: float,
+        failure: ClientError | None = None,
+    ) -> None:
+        kind, items = self._kind(operation, api_params)
+        read, write, _ = self.units(operation, api_params, response, failure)
+        with self._lock:
+            stats = self.stats.setdefault(self.bucket, {}).setdefault((operation, kind), CallStats())
+            stats.calls += 1
+            stats.items += items
+            stats.write += write
+            stats.read += read
+            stats.seconds += seconds
+            stats.refused += int(failure is not None)  # a refused condition, a cancelled transaction
 
 
 def print_calls(title: str, stats: Mapping[tuple[str, str], CallStats], events: int, batches: int, wall: float) -> None:
@@ -908,12 +877,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 duplicates = sum(b.duplicates for b in run_d.batches)
                 run_d.lag_note += f" accepted {accepted} (distinct {len(distinct)}), duplicates {duplicates}"
                 runs.append(run_d)
-    except BaseException:
-        saved = Path(tempfile.gettempdir()) / f"{workdir.name}-stack.log"
-        with contextlib.suppress(OSError):
-            shutil.copy(workdir / "stack.log", saved)
-            print(f"the local stack's log: {saved}", file=sys.stderr)
-        raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -109,6 +109,13 @@ def local_stack(workdir: Path) -> Iterator[Stack]:
                     stack.url = url
             time.sleep(0.3)
         yield stack
+    except (Exception, KeyboardInterrupt):
+        # The caller's workdir is removed after a run: keep the log of a failed one.
+        saved = Path(tempfile.gettempdir()) / f"{workdir.name}-stack.log"
+        with contextlib.suppress(OSError):
+            shutil.copy(log_path, saved)
+            print(f"the local stack's log: {saved}", file=sys.stderr)
+        raise
     finally:
         stack.stop()
 
@@ -456,12 +463,6 @@ def main(argv: list[str] | None = None) -> int:
                 run = run_locust(stack, orgs, args, rate, workdir)
                 print_run(run, args.orgs, _children_cpu() - children_before)
                 runs.append(run)
-    except BaseException:
-        saved = Path(tempfile.gettempdir()) / f"{workdir.name}-stack.log"
-        with contextlib.suppress(OSError):
-            shutil.copy(workdir / "stack.log", saved)
-            print(f"the local stack's log: {saved}", file=sys.stderr)
-        raise
     finally:
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
